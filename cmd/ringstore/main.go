@@ -1,0 +1,33 @@
+// Command ringstore runs an S3-compatible object store node and its tools.
+//
+//	ringstore server   run a node (alone it is a complete store)
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "ringstore",
+		Short:         "An S3-compatible object store on a consistent-hash ring",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serverCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "ringstore:", err)
+		os.Exit(1)
+	}
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}

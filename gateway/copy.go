@@ -1,0 +1,299 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
+)
+
+// Copies move no bytes: the new version points at the source's chunks
+// (recording a blob reference for each, and copying extent rows when the
+// chunk list is long), or repeats its inline bytes.
+
+// copySource is a parsed x-amz-copy-source header.
+type copySource struct {
+	bucket, key, versionID string
+}
+
+func parseCopySource(v string) (copySource, error) {
+	bad := ErrInvalidArgument.msg("Invalid copy source object key").with("ArgumentName", "x-amz-copy-source", "ArgumentValue", v)
+	path, query, _ := strings.Cut(v, "?")
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return copySource{}, bad
+	}
+	p = strings.TrimPrefix(p, "/")
+	bucket, key, ok := strings.Cut(p, "/")
+	if !ok || key == "" {
+		return copySource{}, bad
+	}
+	src := copySource{bucket: bucket, key: key}
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return copySource{}, bad
+		}
+		src.versionID = q.Get("versionId")
+		if src.versionID == "" || !validVersionID(src.versionID) {
+			return copySource{}, ErrInvalidArgument.msg("Invalid version id specified").with("ArgumentName", "x-amz-copy-source", "ArgumentValue", v)
+		}
+	}
+	if err := checkBucketName(bucket); err != nil {
+		return copySource{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return copySource{}, err
+	}
+	return src, nil
+}
+
+// checkCopyConditions evaluates x-amz-copy-source-if-*; a failed condition
+// is 412 for copies, whichever header it was.
+func checkCopyConditions(h http.Header, etag string, lastModified time.Time) error {
+	lm := lastModified.Truncate(time.Second)
+	if im := h.Get("X-Amz-Copy-Source-If-Match"); im != "" {
+		if !etagMatches(im, etag) {
+			return ErrPreconditionFailed.with("Condition", "x-amz-copy-source-If-Match")
+		}
+	} else if t, ok := httpDate(h.Get("X-Amz-Copy-Source-If-Unmodified-Since")); ok && lm.After(t) {
+		return ErrPreconditionFailed.with("Condition", "x-amz-copy-source-If-Unmodified-Since")
+	}
+	if inm := h.Get("X-Amz-Copy-Source-If-None-Match"); inm != "" {
+		if etagMatches(inm, etag) {
+			return ErrPreconditionFailed.with("Condition", "x-amz-copy-source-If-None-Match")
+		}
+	} else if t, ok := httpDate(h.Get("X-Amz-Copy-Source-If-Modified-Since")); ok && !lm.After(t) {
+		return ErrPreconditionFailed.with("Condition", "x-amz-copy-source-If-Modified-Since")
+	}
+	return nil
+}
+
+// copySourceVersion resolves and checks the source of a copy.
+func (s *Server) copySourceVersion(ctx context.Context, r *http.Request) (*index.Bucket, *index.Version, copySource, error) {
+	src, err := parseCopySource(r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return nil, nil, src, err
+	}
+	sb, err := s.bucket(ctx, src.bucket)
+	if err != nil {
+		return nil, nil, src, err
+	}
+	v, err := s.objectVersion(ctx, sb, src.key, src.versionID)
+	if err != nil {
+		if v != nil && v.DeleteMarker && src.versionID != "" {
+			return nil, nil, src, ErrInvalidRequest.msg("The source of a copy request may not specifically refer to a delete marker by version id.")
+		}
+		return nil, nil, src, err
+	}
+	if err := checkCopyConditions(r.Header, v.ETag, lastModified(v)); err != nil {
+		return nil, nil, src, err
+	}
+	return sb, v, src, nil
+}
+
+type copyObjectResult struct {
+	XMLName        xml.Name `xml:"CopyObjectResult"`
+	NS             string   `xml:"xmlns,attr"`
+	ETag           string   `xml:"ETag"`
+	LastModified   string   `xml:"LastModified"`
+	ChecksumType   string   `xml:"ChecksumType,omitempty"`
+	ChecksumCRC32  string   `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C string   `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64  string   `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1   string   `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256 string   `xml:"ChecksumSHA256,omitempty"`
+}
+
+func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	ctx := r.Context()
+	b, err := s.bucket(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	sb, src, cs, err := s.copySourceVersion(ctx, r)
+	if err != nil {
+		return err
+	}
+	if src.Size > maxPutBytes {
+		return ErrInvalidRequest.msg("The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(maxPutBytes))
+	}
+	directive := r.Header.Get("X-Amz-Metadata-Directive")
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return ErrInvalidArgument.msg("Unknown metadata directive.").with("ArgumentName", "x-amz-metadata-directive", "ArgumentValue", directive)
+	}
+	tagDirective := r.Header.Get("X-Amz-Tagging-Directive")
+	if tagDirective != "" && tagDirective != "COPY" && tagDirective != "REPLACE" {
+		return ErrInvalidArgument.msg("Unknown tagging directive.").with("ArgumentName", "x-amz-tagging-directive", "ArgumentValue", tagDirective)
+	}
+	sc, err := storageClass(r.Header)
+	if err != nil {
+		return err
+	}
+	self := sb.ID == b.ID && cs.key == key
+	if self && directive != "REPLACE" && sc == src.StorageClass && r.Header.Get("X-Amz-Website-Redirect-Location") == "" && tagDirective != "REPLACE" {
+		return ErrInvalidRequest.msg("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	v := index.Version{
+		WriteID: index.NewWriteID(), Size: src.Size, ETag: src.ETag, StorageClass: sc,
+		Owner: reqCtx(r).accessKey, Headers: src.Headers, Checksum: src.Checksum,
+		Inline: src.Inline, Parts: src.Parts, PartCount: src.PartCount,
+	}
+	if directive == "REPLACE" {
+		if v.Headers, err = objectHeaders(r.Header); err != nil {
+			return err
+		}
+	}
+	if tagDirective == "REPLACE" {
+		if v.Tags, err = parseTagHeader(r.Header.Get("X-Amz-Tagging")); err != nil {
+			return err
+		}
+	} else {
+		v.Tags = src.Tags
+	}
+	if alg := strings.ToUpper(r.Header.Get("X-Amz-Checksum-Algorithm")); alg != "" {
+		if !validAlgorithm(alg) {
+			return ErrInvalidRequest.msg("Value for x-amz-checksum-algorithm header is invalid.")
+		}
+		if alg != src.Checksum.Algorithm || src.Checksum.Type != "FULL_OBJECT" {
+			sum, err := s.checksumOf(ctx, src, alg)
+			if err != nil {
+				return err
+			}
+			v.Checksum = index.Checksum{Algorithm: alg, Value: sum, Type: "FULL_OBJECT"}
+		}
+	}
+	if err := s.shareChunks(ctx, src, &v, index.ObjectHolder(b, key, v.WriteID)); err != nil {
+		return err
+	}
+	if err := s.copyPartRows(ctx, src, &v); err != nil {
+		return err
+	}
+	cond, err := parseWriteConditions(r.Header)
+	if err != nil {
+		return err
+	}
+	if err := s.commitVersion(ctx, b, key, &v, cond); err != nil {
+		return err
+	}
+	h := w.Header()
+	if v.ID != "null" {
+		h.Set("x-amz-version-id", v.ID)
+	}
+	if versioningState(sb) != "" {
+		h.Set("x-amz-copy-source-version-id", src.ID)
+	}
+	res := copyObjectResult{NS: s3NS, ETag: `"` + v.ETag + `"`, LastModified: xmlTime(lastModified(&v))}
+	setResultChecksum(&res, v.Checksum)
+	return writeXML(w, http.StatusOK, res)
+}
+
+func setResultChecksum(res *copyObjectResult, c index.Checksum) {
+	if c.Value == "" {
+		return
+	}
+	res.ChecksumType = c.Type
+	switch c.Algorithm {
+	case "CRC32":
+		res.ChecksumCRC32 = c.Value
+	case "CRC32C":
+		res.ChecksumCRC32C = c.Value
+	case "CRC64NVME":
+		res.ChecksumCRC64 = c.Value
+	case "SHA1":
+		res.ChecksumSHA1 = c.Value
+	case "SHA256":
+		res.ChecksumSHA256 = c.Value
+	}
+}
+
+// shareChunks makes v hold the same bytes as src without copying them: it
+// records a reference from the new write to each chunk (before anything
+// points at the chunks, so garbage collection can't take them), checks
+// the chunks are still there, and places the chunk list.
+func (s *Server) shareChunks(ctx context.Context, src, v *index.Version, holder index.Ref) error {
+	if src.Inline != nil || src.Size == 0 {
+		return nil
+	}
+	var chunks []index.ChunkRef
+	if err := s.chunksOf(ctx, src, 0, src.Size, func(c chunkAt) bool {
+		chunks = append(chunks, c.ref)
+		return true
+	}); err != nil {
+		return err
+	}
+	if err := s.refChunks(ctx, chunks, holder); err != nil {
+		return err
+	}
+	return s.placeChunks(ctx, v, chunks)
+}
+
+// refChunks records holder as a reference of each chunk and then checks
+// every chunk is present.
+func (s *Server) refChunks(ctx context.Context, chunks []index.ChunkRef, holder index.Ref) error {
+	holder.Created = s.cfg.Index.Clock().Now()
+	val := index.EncodeRef(&holder)
+	seen := make(map[index.BlobID]bool, len(chunks))
+	var recs []index.Record
+	for _, c := range chunks {
+		if seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		recs = append(recs, index.Record{Table: index.TableRefs, PK: append([]byte(nil), c.ID[:]...), SK: holder.WriteID[:], Value: val})
+	}
+	for i := 0; i < len(recs); i += 256 {
+		if err := s.cfg.Index.Put(ctx, recs[i:min(i+256, len(recs))]...); err != nil {
+			return err
+		}
+	}
+	for id := range seen {
+		if !s.cfg.Blobs.Has(blobs.ID(id)) {
+			return ErrNoSuchKey.msg("The source object's data is no longer available.")
+		}
+	}
+	return nil
+}
+
+// checksumOf computes a full-object checksum of v by reading it.
+func (s *Server) checksumOf(ctx context.Context, v *index.Version, alg string) (string, error) {
+	h := newChecksum(alg)
+	if err := s.streamVersion(ctx, h, v, 0, v.Size); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyPartRows gives a copy the part list of its multipart source when the
+// source keeps it in rows.
+func (s *Server) copyPartRows(ctx context.Context, src, v *index.Version) error {
+	if src.PartCount == 0 || len(src.Parts) > 0 {
+		return nil
+	}
+	var after uint32
+	for {
+		parts, more, err := s.cfg.Index.ListVersionParts(ctx, src.WriteID, after, 256)
+		if err != nil {
+			return err
+		}
+		recs := make([]index.Record, 0, len(parts))
+		for _, p := range parts {
+			recs = append(recs, index.Record{Table: index.TableVersionParts, PK: v.WriteID[:], SK: index.PartSK(p.Number), Value: index.EncodePartInfo(p)})
+			after = p.Number
+		}
+		if len(recs) > 0 {
+			if err := s.cfg.Index.Put(ctx, recs...); err != nil {
+				return err
+			}
+		}
+		if !more || len(parts) == 0 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
+)
+
+// The write path of an object body (PUT, UploadPart):
+//
+//  1. The verified body (package auth checks signatures and payload hashes
+//     as it is read) is cut into fixed-size chunks. This goroutine feeds
+//     each chunk to MD5 (the ETag) and to the requested checksum.
+//  2. Up to ChunksInFlight chunks at a time are handed to workers, which
+//     hash the chunk (SHA-256, the blob id), record a blob reference naming
+//     this write, and then store the chunk durably. The reference comes
+//     first so garbage collection never sees a stored chunk of a live write
+//     without a reference (a young reference protects it while the write is
+//     in progress).
+//  3. Only when the whole body was read and every check passed does the
+//     caller write the object record: before that nothing is visible.
+//     A failure at any step leaves chunks whose references name a write
+//     that never committed; garbage collection reclaims them after the
+//     grace period.
+//
+// Memory per upload is bounded by (ChunksInFlight + 1) chunk buffers.
+
+// ingested describes a stored body.
+type ingested struct {
+	size     int64
+	md5      []byte
+	checksum string // base64 of the requested checksum, if any
+	inline   []byte
+	chunks   []index.ChunkRef
+}
+
+type bufferPool struct {
+	size int
+	pool sync.Pool
+}
+
+func newBufferPool(size int) *bufferPool {
+	p := &bufferPool{size: size}
+	p.pool.New = func() any { b := make([]byte, size); return &b }
+	return p
+}
+
+func (p *bufferPool) get() *[]byte  { return p.pool.Get().(*[]byte) }
+func (p *bufferPool) put(b *[]byte) { p.pool.Put(b) }
+
+// ingest reads body to its end, storing it as inline bytes or chunks.
+// declared is the length the request declared (-1 when unknown); a body
+// of another length is IncompleteBody. holder is the blob reference to
+// record for every chunk (Created is set here).
+func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize int64, holder index.Ref, spec *checksumSpec, allowInline bool) (*ingested, error) {
+	md := md5.New()
+	var ck hash.Hash
+	if spec != nil {
+		ck = newChecksum(spec.alg)
+	}
+	out := &ingested{}
+	sum := func(p []byte) {
+		md.Write(p)
+		if ck != nil {
+			ck.Write(p)
+		}
+	}
+
+	// Small bodies: read up to InlineMax+1 bytes; if the body ends there it
+	// is stored inline.
+	first := s.bufs.get()
+	defer func() {
+		if first != nil {
+			s.bufs.put(first)
+		}
+	}()
+	n, err := readChunk(body, *first)
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	out.size = int64(n)
+	eof := n < len(*first)
+	if eof && (n <= s.cfg.InlineMax && allowInline || n == 0) {
+		sum((*first)[:n])
+		out.inline = append([]byte(nil), (*first)[:n]...)
+		return out, s.finish(out, md, ck, declared, spec)
+	}
+
+	w := &chunkWriter{s: s, ctx: ctx, holder: holder, sem: make(chan struct{}, s.cfg.ChunksInFlight)}
+	buf := first
+	first = nil
+	for {
+		if maxSize >= 0 && out.size > maxSize {
+			s.bufs.put(buf)
+			w.wait()
+			return nil, ErrEntityTooLarge
+		}
+		sum((*buf)[:n])
+		w.submit(buf, n)
+		if eof {
+			break
+		}
+		buf = s.bufs.get()
+		n, err = readChunk(body, *buf)
+		if err != nil {
+			s.bufs.put(buf)
+			w.wait()
+			return nil, bodyError(err)
+		}
+		if n == 0 {
+			s.bufs.put(buf)
+			break
+		}
+		out.size += int64(n)
+		eof = n < len(*buf)
+	}
+	if err := w.wait(); err != nil {
+		return nil, err
+	}
+	out.chunks = w.chunks
+	return out, s.finish(out, md, ck, declared, spec)
+}
+
+// readChunk fills buf from r; it returns fewer bytes than len(buf) only at
+// the end of r.
+func readChunk(r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return n, nil
+	}
+	return n, err
+}
+
+// bodyError maps a failure to read the request body to an S3 error.
+func bodyError(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if authErr := asAuthError(err); authErr != nil {
+		return authErr
+	}
+	return ErrIncompleteBody
+}
+
+// finish checks the body against what the request declared.
+func (s *Server) finish(out *ingested, md, ck hash.Hash, declared int64, spec *checksumSpec) error {
+	if declared >= 0 && out.size != declared {
+		return ErrIncompleteBody
+	}
+	out.md5 = md.Sum(nil)
+	if ck != nil {
+		out.checksum = base64.StdEncoding.EncodeToString(ck.Sum(nil))
+		if spec.value != "" && spec.value != out.checksum {
+			return ErrBadDigest.msg("The %s you specified did not match the calculated checksum.", spec.alg)
+		}
+	}
+	return nil
+}
+
+// chunkWriter stores chunks with bounded parallelism, keeping their order.
+type chunkWriter struct {
+	s      *Server
+	ctx    context.Context
+	holder index.Ref
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards the following fields
+	chunks []index.ChunkRef
+	err    error
+}
+
+func (w *chunkWriter) submit(buf *[]byte, n int) {
+	w.mu.Lock()
+	i := len(w.chunks)
+	w.chunks = append(w.chunks, index.ChunkRef{Size: uint32(n)})
+	failed := w.err != nil
+	w.mu.Unlock()
+	if failed {
+		w.s.bufs.put(buf)
+		return
+	}
+	w.sem <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer func() {
+			w.s.bufs.put(buf)
+			<-w.sem
+			w.wg.Done()
+		}()
+		data := (*buf)[:n]
+		id := blobs.Sum(data)
+		err := w.store(id, data)
+		w.mu.Lock()
+		w.chunks[i].ID = index.BlobID(id)
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}()
+}
+
+func (w *chunkWriter) store(id blobs.ID, data []byte) error {
+	ref := w.holder
+	ref.Created = w.s.cfg.Index.Clock().Now()
+	rec := index.Record{Table: index.TableRefs, PK: id[:], SK: ref.WriteID[:], Value: index.EncodeRef(&ref)}
+	if err := w.s.cfg.Index.Put(w.ctx, rec); err != nil {
+		return err
+	}
+	_, err := w.s.cfg.Blobs.PutID(id, data)
+	return err
+}
+
+func (w *chunkWriter) wait() error {
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}

@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+
+	"github.com/ringstore/ringstore/auth"
+	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Region is the one region this endpoint serves; "us-east-1" if empty.
+	Region string
+	// Domain enables virtual-hosted-style requests: Host "bucket.Domain".
+	Domain string
+	Index  *index.Index
+	Blobs  *blobs.Store
+	Auth   *auth.Verifier
+	Logger *slog.Logger
+	// ChunkBytes is the size of the chunks object bodies are cut into; 0
+	// means 1 MiB.
+	ChunkBytes int
+	// InlineMax is the largest object stored inside its index record
+	// rather than as chunks; 0 means DefaultInlineMax, negative disables.
+	InlineMax int
+	// ChunksInFlight bounds the chunks of one upload being hashed and
+	// written at once; 0 means 4.
+	ChunksInFlight int
+	// Shards is the shard count of new buckets; 0 means 8.
+	Shards uint32
+	// Now is the clock for Last-Modified comparisons; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultInlineMax: objects up to 64 KiB are kept inside their index
+// record. Below that size the fixed cost of a chunk file (create, write,
+// fsync, rename, directory fsync, and a second lookup on read) dominates,
+// while an inline object rides in a pebble write that shares its WAL fsync
+// with concurrent requests (group commit). 64 KiB keeps records small
+// enough that merges and replication of one record stay cheap.
+const DefaultInlineMax = 64 << 10
+
+// Server is the S3 gateway of one node.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	router *mux.Router
+	now    func() time.Time
+	bufs   *bufferPool
+
+	bucketTable, objectTable map[route]handler
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ChunkBytes <= 0 {
+		cfg.ChunkBytes = 1 << 20
+	}
+	if cfg.InlineMax == 0 {
+		cfg.InlineMax = DefaultInlineMax
+	}
+	if cfg.ChunksInFlight <= 0 {
+		cfg.ChunksInFlight = 4
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes)}
+	s.bucketTable, s.objectTable = s.bucketRoutes(), s.objectRoutes()
+	s.router = s.routes()
+	return s
+}
+
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	if s.cfg.Domain != "" {
+		vh := r.MatcherFunc(s.virtualHost).Subrouter()
+		vh.Path("/").HandlerFunc(s.bucketOp)
+		vh.PathPrefix("/").HandlerFunc(s.objectOp)
+	}
+	r.Path("/").HandlerFunc(s.serviceOp)
+	r.Path("/{bucket}").HandlerFunc(s.bucketOp)
+	r.Path("/{bucket}/").HandlerFunc(s.bucketOp)
+	r.PathPrefix("/{bucket}/").HandlerFunc(s.objectOp)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, ErrInvalidURI)
+	})
+	return r
+}
+
+// virtualHost matches Host "bucket.Domain" and records the bucket.
+func (s *Server) virtualHost(r *http.Request, _ *mux.RouteMatch) bool {
+	host := hostOnly(r.Host)
+	suffix := "." + s.cfg.Domain
+	if !strings.HasSuffix(host, suffix) || len(host) == len(suffix) {
+		return false
+	}
+	reqCtx(r).virtualBucket = host[:len(host)-len(suffix)]
+	return true
+}
+
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	return strings.ToLower(h)
+}
+
+// requestContext is the per-request state shared by the layers of a
+// request.
+type requestContext struct {
+	id, hostID    string
+	start         time.Time
+	virtualBucket string
+	bucket, key   string
+	authenticated bool
+	accessKey     string
+	auth          *auth.Result
+	errCode       string
+}
+
+type ctxKey struct{}
+
+func reqCtx(r *http.Request) *requestContext {
+	rc, _ := r.Context().Value(ctxKey{}).(*requestContext)
+	if rc == nil {
+		rc = &requestContext{}
+	}
+	return rc
+}
+
+// ServeHTTP answers one S3 request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	rc := &requestContext{id: strings.ToUpper(hex.EncodeToString(idb[:])), start: time.Now()}
+	var hb [24]byte
+	_, _ = rand.Read(hb[:])
+	rc.hostID = base64.StdEncoding.EncodeToString(hb[:])
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
+	h := w.Header()
+	h.Set("x-amz-request-id", rc.id)
+	h.Set("x-amz-id-2", rc.hostID)
+	h.Set("Server", "RingStore")
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "panic", p)
+			s.writeError(w, r, ErrInternal)
+		}
+		s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", r.RequestURI,
+			"error", rc.errCode, "duration", time.Since(rc.start))
+	}()
+	s.router.ServeHTTP(w, r)
+}
+
+// authenticate verifies the request's signature and replaces its body with
+// the verified body. It fails closed.
+func (s *Server) authenticate(r *http.Request) error {
+	rc := reqCtx(r)
+	if headerBytes(r) > maxHeaderSectionBytes {
+		return anonymous(ErrRequestHeaderSectionTooLarg)
+	}
+	res, err := s.cfg.Auth.Verify(r)
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			return anonymous(&APIError{Code: ae.Code, Status: ae.Status, Message: ae.Message})
+		}
+		return err
+	}
+	rc.authenticated = true
+	rc.accessKey = res.AccessKeyID
+	rc.auth = res
+	r.Body = res.Body
+	return nil
+}
+
+// maxHeaderSectionBytes is S3's limit on the request header section.
+const maxHeaderSectionBytes = 8 << 10
+
+func headerBytes(r *http.Request) int {
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+func anonymous(e *APIError) *APIError {
+	c := *e
+	c.anonymous = true
+	return &c
+}
+
+// resolve decodes the bucket and key of the request.
+func (s *Server) resolve(r *http.Request, wantKey bool) (bucket, key string, err error) {
+	rc := reqCtx(r)
+	p := r.URL.EscapedPath()
+	if rc.virtualBucket != "" {
+		bucket = rc.virtualBucket
+		p = strings.TrimPrefix(p, "/")
+	} else {
+		p = strings.TrimPrefix(p, "/")
+		i := strings.IndexByte(p, '/')
+		if i < 0 {
+			i = len(p)
+		}
+		if bucket, err = url.PathUnescape(p[:i]); err != nil {
+			return "", "", ErrInvalidURI
+		}
+		p = strings.TrimPrefix(p[i:], "/")
+	}
+	if wantKey {
+		if key, err = url.PathUnescape(p); err != nil {
+			return "", "", ErrInvalidURI
+		}
+	}
+	rc.bucket, rc.key = bucket, key
+	return bucket, key, nil
+}
+
+func checkKey(key string) error {
+	if len(key) > 1024 {
+		return ErrKeyTooLong
+	}
+	if key == "" || !utf8.ValidString(key) {
+		return ErrInvalidArgument.msg("Object key is not valid.")
+	}
+	return nil
+}
+
+// asAuthError converts an error from package auth (such as a payload that
+// did not match its signature) to the S3 error, or returns nil.
+func asAuthError(err error) *APIError {
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		return &APIError{Code: ae.Code, Status: ae.Status, Message: ae.Message}
+	}
+	return nil
+}

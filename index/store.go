@@ -1,0 +1,266 @@
+package index
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Store is a node's local record store on pebble: the replica side of the
+// index. It is the only file in package index that touches the disk.
+//
+// Writes are merges: Merge reads the stored record, joins the incoming one
+// with the table's CRDT merge, and writes the result back, all under a
+// striped per-key lock so concurrent merges of one key never lose an
+// update. Synced writes from concurrent requests share WAL fsyncs through
+// pebble's commit pipeline (group commit).
+type Store struct {
+	db      *pebble.DB
+	seed    maphash.Seed
+	stripes [256]sync.Mutex // serialise read-merge-write per key (by hash)
+
+	// closeMu is held shared by every operation and exclusively by Close,
+	// so requests still in flight on background goroutines (replies a
+	// coordinator stopped waiting for, read repairs) finish or fail with
+	// ErrClosed instead of touching a closed pebble.
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+// ErrClosed is returned by operations on a closed Store.
+var ErrClosed = errors.New("index: store closed")
+
+func (s *Store) enter() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.closeMu.RUnlock() }
+
+// StoreOptions tunes a Store; the zero value is a good default.
+type StoreOptions struct {
+	// FS replaces the real filesystem (tests use vfs.NewMem or a crashable
+	// in-memory FS).
+	FS vfs.FS
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+	Logger     *slog.Logger
+}
+
+// OpenStore opens (creating if needed) the store in dir.
+func OpenStore(dir string, o StoreOptions) (*Store, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       64 << 20,
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open index store %s: %w", dir, err)
+	}
+	return &Store{db: db, seed: maphash.MakeSeed()}, nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close index store: %w", err)
+	}
+	return nil
+}
+
+// Get returns a copy of the value at key, or nil if there is none.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	return s.get(key)
+}
+
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index get: %w", err)
+	}
+	out := bytes.Clone(v)
+	if err := closer.Close(); err != nil {
+		return nil, fmt.Errorf("index get: %w", err)
+	}
+	return out, nil
+}
+
+// Item is one record to merge into the store.
+type Item struct {
+	Table Table
+	Key   []byte // a RecordKey
+	Value []byte // an encoded record of Table
+}
+
+// Merged is the outcome of merging one Item.
+type Merged struct {
+	Value   []byte // the stored record after the merge
+	Changed bool   // whether the merge changed what was stored
+}
+
+// Merge joins items into the store in one atomic batch; with sync the batch
+// is durable when Merge returns. Records that the merge does not change are
+// not rewritten.
+func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	// Lock the stripes of all keys in ascending order so that concurrent
+	// multi-key merges cannot deadlock.
+	stripes := make([]int, 0, len(items))
+	for _, it := range items {
+		stripes = append(stripes, int(maphash.Bytes(s.seed, it.Key)%uint64(len(s.stripes))))
+	}
+	locked := slices.Clone(stripes)
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		s.stripes[i].Lock()
+	}
+	defer func() {
+		for _, i := range locked {
+			s.stripes[i].Unlock()
+		}
+	}()
+
+	out := make([]Merged, len(items))
+	b := s.db.NewBatch()
+	defer b.Close()
+	pending := map[string]int{} // a key merged twice in one batch sees its first merge
+	for i, it := range items {
+		var cur []byte
+		if j, ok := pending[string(it.Key)]; ok {
+			cur = out[j].Value
+		} else {
+			var err error
+			if cur, err = s.get(it.Key); err != nil {
+				return nil, err
+			}
+		}
+		var merged []byte
+		var err error
+		if cur == nil {
+			merged, err = canonical(it.Table, it.Value)
+		} else {
+			merged, err = MergeEncoded(it.Table, cur, it.Value)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("merge %v record: %w", it.Table, err)
+		}
+		out[i] = Merged{Value: merged, Changed: !bytes.Equal(cur, merged)}
+		pending[string(it.Key)] = i
+		if out[i].Changed {
+			if err := b.Set(it.Key, merged, nil); err != nil {
+				return nil, fmt.Errorf("index batch: %w", err)
+			}
+		}
+	}
+	if b.Empty() {
+		return out, nil
+	}
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := b.Commit(wo); err != nil {
+		return nil, fmt.Errorf("index commit: %w", err)
+	}
+	return out, nil
+}
+
+// KeyValue is one stored record returned by Scan.
+type KeyValue struct {
+	Key, Value []byte
+}
+
+// Scan returns up to limit records with keys in [lo, hi), in ascending key
+// order, or descending when reverse is set. A nil hi means no upper bound.
+func (s *Store) Scan(lo, hi []byte, limit int, reverse bool) ([]KeyValue, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("index scan: %w", err)
+	}
+	var out []KeyValue
+	valid := it.First
+	step := it.Next
+	if reverse {
+		valid, step = it.Last, it.Prev
+	}
+	for ok := valid(); ok && (limit <= 0 || len(out) < limit); ok = step() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("index scan value: %w", err)
+		}
+		out = append(out, KeyValue{Key: bytes.Clone(it.Key()), Value: bytes.Clone(v)})
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("index scan: %w", err)
+	}
+	return out, nil
+}
+
+// GetMeta returns a node-local metadata value, or nil.
+func (s *Store) GetMeta(name string) ([]byte, error) { return s.Get(metaKey(name)) }
+
+// SetMeta durably stores a node-local metadata value.
+func (s *Store) SetMeta(name string, v []byte) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := s.db.Set(metaKey(name), v, pebble.Sync); err != nil {
+		return fmt.Errorf("index set meta %s: %w", name, err)
+	}
+	return nil
+}
+
+// pebbleLogger routes pebble's log lines to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debug(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Error(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,186 @@
+// gc_test.go checks the collector's one rule, from both sides: a chunk
+// with a live reference (a committed holder, or a young reference of a
+// write in progress) survives every sweep; a chunk whose references are all
+// dead (holder deleted, replaced or aborted) is deleted after the grace
+// period, with its references tombstoned. Time is moved by the injected
+// clock, never by sleeping.
+package gc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/ring"
+)
+
+type fixture struct {
+	ix  *index.Index
+	bs  *blobs.Store
+	b   *index.Bucket
+	now time.Time
+	c   *Collector
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	store, err := index.OpenStore("db", index.StoreOptions{FS: vfs.NewMem(), CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	bs, err := blobs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := ring.SingleNode("n1", "", 16)
+	rg, _ := ring.NewRing(layout, ring.Assign(nil, layout))
+	pl := index.RingPlacement(rg)
+	ix := index.New(index.Config{Self: "n1", Placement: func() index.Placement { return pl }, Store: store, N: 1})
+	b := &index.Bucket{Name: "b", ID: index.NewBucketID(), Created: ix.Clock().Now(), Shards: 4}
+	if err := ix.PutBucket(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ix: ix, bs: bs, b: b, now: time.Now()}
+	f.c = New(Config{Index: ix, Blobs: bs, Grace: time.Hour, UploadExpiry: 24 * time.Hour,
+		Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return f
+}
+
+// storeChunk writes a chunk with a reference from holder, as the gateway
+// does: reference first, then the bytes.
+func (f *fixture) storeChunk(t *testing.T, data string, holder index.Ref) index.BlobID {
+	t.Helper()
+	id := index.BlobID(blobs.Sum([]byte(data)))
+	holder.Created = f.ix.Clock().Now()
+	if err := f.ix.PutRefs(context.Background(), id, &holder); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.bs.PutID(blobs.ID(id), []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (f *fixture) sweep(t *testing.T) Stats {
+	t.Helper()
+	st, err := f.c.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestLiveVersionKeepsChunk(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	w := index.NewWriteID()
+	id := f.storeChunk(t, "live", index.ObjectHolder(f.b, "k", w))
+	v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: w, Chunks: []index.ChunkRef{{ID: id, Size: 4}}}
+	if err := f.ix.PutVersion(ctx, f.b, "k", v); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(48 * time.Hour)
+	if st := f.sweep(t); st.Deleted != 0 || !f.bs.Has(blobs.ID(id)) {
+		t.Fatalf("sweep deleted a chunk of a live version: %+v", st)
+	}
+	// Delete the version: after the grace period the chunk goes.
+	tomb := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID(), Tombstone: true}
+	if err := f.ix.PutVersion(ctx, f.b, "k", tomb); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sweep(t); st.Deleted != 1 || st.RefsTombstoned != 1 || f.bs.Has(blobs.ID(id)) {
+		t.Fatalf("sweep after delete = %+v; want the chunk deleted", st)
+	}
+}
+
+func TestYoungReferenceProtectsWriteInProgress(t *testing.T) {
+	f := newFixture(t)
+	// A write stored its chunk but has not committed its version yet.
+	id := f.storeChunk(t, "in flight", index.ObjectHolder(f.b, "k", index.NewWriteID()))
+	f.now = f.now.Add(30 * time.Minute)
+	if st := f.sweep(t); st.Deleted != 0 {
+		t.Fatalf("sweep deleted the chunk of a write in progress: %+v", st)
+	}
+	f.now = f.now.Add(2 * time.Hour) // the write never committed
+	if st := f.sweep(t); st.Deleted != 1 || f.bs.Has(blobs.ID(id)) {
+		t.Fatalf("sweep = %+v; want the abandoned chunk deleted", st)
+	}
+}
+
+func TestSharedChunkSurvivesOneHolder(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	w1, w2 := index.NewWriteID(), index.NewWriteID()
+	id := f.storeChunk(t, "shared", index.ObjectHolder(f.b, "a", w1))
+	f.storeChunk(t, "shared", index.ObjectHolder(f.b, "b", w2))
+	for _, kv := range []struct {
+		key string
+		w   index.WriteID
+	}{{"a", w1}, {"b", w2}} {
+		v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: kv.w, Chunks: []index.ChunkRef{{ID: id, Size: 6}}}
+		if err := f.ix.PutVersion(ctx, f.b, kv.key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tomb := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID(), Tombstone: true}
+	if err := f.ix.PutVersion(ctx, f.b, "a", tomb); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(48 * time.Hour)
+	if st := f.sweep(t); st.Deleted != 0 || !f.bs.Has(blobs.ID(id)) {
+		t.Fatalf("a chunk still held by b was deleted: %+v", st)
+	}
+}
+
+func TestOrphanChunkDeleted(t *testing.T) {
+	f := newFixture(t)
+	id, _, err := f.bs.Put([]byte("no refs at all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sweep(t); st.Deleted != 0 {
+		t.Fatalf("a fresh orphan was deleted before the grace period: %+v", st)
+	}
+	f.now = f.now.Add(2 * time.Hour)
+	if st := f.sweep(t); st.Deleted != 1 || f.bs.Has(id) {
+		t.Fatalf("sweep = %+v; want the orphan deleted", st)
+	}
+}
+
+func TestMultipartParts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	u := &index.Upload{Key: "mp", UploadID: "00000000000000000000000000000001", Initiated: f.ix.Clock().Now()}
+	if err := f.ix.PutUpload(ctx, f.b, u); err != nil {
+		t.Fatal(err)
+	}
+	put := func(data string) (index.BlobID, *index.Part) {
+		p := &index.Part{Number: 1, WriteID: index.NewWriteID(), Timestamp: f.ix.Clock().Now()}
+		id := f.storeChunk(t, data, index.PartHolder(f.b, u, 1, p.WriteID))
+		p.Chunks = []index.ChunkRef{{ID: id, Size: uint32(len(data))}}
+		if err := f.ix.Put(ctx, index.PartRecord(u.UploadID, p)); err != nil {
+			t.Fatal(err)
+		}
+		return id, p
+	}
+	first, _ := put("first try")
+	second, _ := put("second try") // replaces part 1
+	f.now = f.now.Add(2 * time.Hour)
+	f.sweep(t)
+	if f.bs.Has(blobs.ID(first)) || !f.bs.Has(blobs.ID(second)) {
+		t.Fatalf("after replacing part 1: first kept=%v second kept=%v; want false, true", f.bs.Has(blobs.ID(first)), f.bs.Has(blobs.ID(second)))
+	}
+	// The upload is abandoned: expiry aborts it and its chunks go.
+	f.now = f.now.Add(48 * time.Hour)
+	st := f.sweep(t)
+	if st.UploadsExpired != 1 || f.bs.Has(blobs.ID(second)) {
+		t.Fatalf("sweep = %+v, chunk kept=%v; want the upload expired and its chunk deleted", st, f.bs.Has(blobs.ID(second)))
+	}
+}
