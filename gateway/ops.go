@@ -43,6 +43,11 @@ func (s *Server) bucketRoutes() map[route]handler {
 		{http.MethodPost, "delete"}:    s.deleteObjects,
 		{http.MethodGet, "versioning"}: s.getBucketVersioning,
 		{http.MethodPut, "versioning"}: s.putBucketVersioning,
+		{http.MethodGet, "versions"}:   s.listObjectVersions,
+		{http.MethodGet, "uploads"}:    s.listMultipartUploads,
+		{http.MethodGet, "cors"}:       s.getBucketCors,
+		{http.MethodPut, "cors"}:       s.putBucketCors,
+		{http.MethodDelete, "cors"}:    s.deleteBucketCors,
 	}
 }
 
@@ -52,14 +57,15 @@ func (s *Server) objectRoutes() map[route]handler {
 		{http.MethodHead, ""}:           s.headObject,
 		{http.MethodPut, ""}:            s.putObject,
 		{http.MethodDelete, ""}:         s.deleteObject,
+		{http.MethodGet, "tagging"}:     s.getObjectTagging,
+		{http.MethodPut, "tagging"}:     s.putObjectTagging,
+		{http.MethodDelete, "tagging"}:  s.deleteObjectTagging,
 		{http.MethodPost, "uploads"}:    s.createMultipartUpload,
 		{http.MethodPut, "uploadId"}:    s.uploadPart,
 		{http.MethodPost, "uploadId"}:   s.completeMultipartUpload,
 		{http.MethodDelete, "uploadId"}: s.abortMultipartUpload,
 		{http.MethodGet, "uploadId"}:    s.listParts,
-		{http.MethodGet, "tagging"}:     s.getObjectTagging,
-		{http.MethodPut, "tagging"}:     s.putObjectTagging,
-		{http.MethodDelete, "tagging"}:  s.deleteObjectTagging,
+		{http.MethodGet, "attributes"}:  s.getObjectAttributes,
 	}
 }
 
@@ -86,6 +92,10 @@ func (s *Server) objectOp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, isObject bool, table map[route]handler) {
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return
+	}
 	if err := s.authenticate(r); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -112,6 +122,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, isObject bool,
 	}
 	q := r.URL.Query()
 	sub := subresource(q)
+	s.addCORS(w, r, bucket)
 	h, ok := table[route{r.Method, sub}]
 	if !ok {
 		if sub != "" {

@@ -170,3 +170,8 @@ func TestBadDigestStoresNothing(t *testing.T) {
 		t.Fatalf("PUT with wrong CRC32 = %d %s", w.Code, w.Body)
 	}
 }
+
+type (
+	blobsID = blobs.ID
+	timeT   = time.Time
+)
