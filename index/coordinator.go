@@ -1,22 +1,23 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"slices"
 	"sync"
+	"time"
 )
 
 // Placement is what the index needs of the ring: the partition of a
-// placement key and the preference list of a partition.
+// placement key, the preference list of a partition, and the fallbacks to
+// use, in order, when owners are unreachable.
 type Placement interface {
 	Partition(pk []byte) uint16
 	BlobPartition(id BlobID) uint16
 	Owners(p uint16) []string
+	Fallbacks(p uint16) []string
 }
 
 // Config configures an Index coordinator.
@@ -26,13 +27,18 @@ type Config struct {
 	Store     *Store           // this node's replica store
 	// Transport reaches other nodes; nil in a one-node cluster.
 	Transport Transport
+	// Alive reports whether a node is believed reachable (membership
+	// liveness); nil means every node is.
+	Alive func(node string) bool
 	// Clock issues timestamps; nil means a wall-clock HLC.
 	Clock *Clock
 	// N, W, R are the replication factor and the write and read quorums;
 	// zero means 1 and majorities. A partition with fewer owners than a
 	// quorum needs all of them.
 	N, W, R int
-	Logger  *slog.Logger
+	// RequestTimeout bounds one request to one replica; 0 means 5s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
 	// OnRepair, if set, counts records sent by read repair.
 	OnRepair func(t Table, n int)
 }
@@ -71,11 +77,20 @@ func New(cfg Config) *Index {
 	if cfg.R <= 0 {
 		cfg.R = cfg.N/2 + 1
 	}
+	if cfg.Alive == nil {
+		cfg.Alive = func(string) bool { return true }
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
 	return &Index{cfg: cfg, seed: maphash.MakeSeed()}
 }
 
 // Clock returns the coordinator's hybrid logical clock.
 func (ix *Index) Clock() *Clock { return ix.cfg.Clock }
+
+// Store returns this node's replica store.
+func (ix *Index) Store() *Store { return ix.cfg.Store }
 
 // Record addresses one record.
 type Record struct {
@@ -92,11 +107,14 @@ func (ix *Index) partition(t Table, pk []byte) uint16 {
 	return p.Partition(pk)
 }
 
-func (ix *Index) owners(part uint16) []string {
-	return ix.cfg.Placement().Owners(part)
+func (ix *Index) view(part uint16) view {
+	p := ix.cfg.Placement()
+	return view{
+		owners:    p.Owners(part),
+		fallbacks: func() []string { return p.Fallbacks(part) },
+		alive:     ix.cfg.Alive,
+	}
 }
-
-func quorum(want, owners int) int { return min(want, owners) }
 
 // call sends req to node, serving it locally when node is this one.
 func (ix *Index) call(ctx context.Context, node string, req *Request) (*Response, error) {
@@ -106,83 +124,121 @@ func (ix *Index) call(ctx context.Context, node string, req *Request) (*Response
 	if ix.cfg.Transport == nil {
 		return nil, fmt.Errorf("index: no transport to reach %s", node)
 	}
-	return ix.cfg.Transport.Call(ctx, node, req)
+	req.Clock = ix.cfg.Clock.Peek()
+	ctx, cancel := context.WithTimeout(ctx, ix.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := ix.cfg.Transport.Call(ctx, node, req)
+	if err == nil {
+		ix.cfg.Clock.Observe(resp.Clock)
+	}
+	return resp, err
 }
 
-// fanout sends one request per owner and returns once need of them
-// succeeded (or all answered). Replies arrive in owner order in the result
-// slice; failed owners have a nil response.
-func (ix *Index) fanout(ctx context.Context, owners []string, need int, req func(node string) *Request) ([]*Response, error) {
-	if len(owners) == 1 {
-		r, err := ix.call(ctx, owners[0], req(owners[0]))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrQuorum, err)
+// run drives a machine to completion over the transport.
+func (ix *Index) run(ctx context.Context, m machine) error {
+	sends := m.start()
+	// The common one-node case: one local request, no goroutines.
+	if len(sends) == 1 && m.targetOf(sends[0].id).node == ix.cfg.Self {
+		resp, err := ix.cfg.Store.Serve(sends[0].req)
+		sends = m.step(reply{id: sends[0].id, resp: resp, err: err})
+		if m.finished() {
+			return nil
 		}
-		return []*Response{r}, nil
 	}
-	type reply struct {
-		i   int
-		r   *Response
-		err error
+	replies := make(chan reply, 8)
+	stop := make(chan struct{})
+	defer close(stop)
+	inflight := 0
+	dispatch := func(ss []send) {
+		for _, s := range ss {
+			inflight++
+			node := m.targetOf(s.id).node
+			go func() {
+				resp, err := ix.call(ctx, node, s.req)
+				select {
+				case replies <- reply{id: s.id, resp: resp, err: err}:
+				case <-stop:
+				}
+			}()
+		}
 	}
-	ch := make(chan reply, len(owners))
-	for i, n := range owners {
-		go func() {
-			r, err := ix.call(ctx, n, req(n))
-			ch <- reply{i, r, err}
-		}()
-	}
-	out := make([]*Response, len(owners))
-	ok, answered := 0, 0
-	var errs []error
-	for answered < len(owners) {
+	dispatch(sends)
+	for !m.finished() {
+		if inflight == 0 {
+			return fmt.Errorf("index: operation stalled with nothing in flight")
+		}
 		select {
-		case rep := <-ch:
-			answered++
-			if rep.err != nil {
-				errs = append(errs, rep.err)
-				continue
-			}
-			out[rep.i] = rep.r
-			ok++
-			if ok >= need {
-				return out, nil
-			}
+		case r := <-replies:
+			inflight--
+			dispatch(m.step(r))
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrQuorum, ctx.Err())
-		}
-	}
-	return nil, fmt.Errorf("%w: %d of %d owners answered, %d needed: %w", ErrQuorum, ok, len(owners), need, errors.Join(errs...))
-}
-
-// Put merges records into their owners and returns once a write quorum of
-// each record's owners has them durably. Records sharing a partition
-// travel in one request.
-func (ix *Index) Put(ctx context.Context, recs ...Record) error {
-	type group struct {
-		owners []string
-		items  []Item
-	}
-	groups := map[uint16]*group{}
-	var order []uint16
-	for _, r := range recs {
-		part := ix.partition(r.Table, r.PK)
-		g := groups[part]
-		if g == nil {
-			g = &group{owners: ix.owners(part)}
-			groups[part] = g
-			order = append(order, part)
-		}
-		g.items = append(g.items, Item{Table: r.Table, Key: RecordKey(part, r.Table, r.PK, r.SK), Value: r.Value})
-	}
-	for _, part := range order {
-		g := groups[part]
-		req := &Request{Op: OpMerge, Items: g.items, Sync: true}
-		if _, err := ix.fanout(ctx, g.owners, quorum(ix.cfg.W, len(g.owners)), func(string) *Request { return req }); err != nil {
-			return fmt.Errorf("put %d records in partition %d: %w", len(g.items), part, err)
+			return fmt.Errorf("%w: %w", ErrQuorum, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// repair sends read-repair merges in the background: the reader already
+// has its answer, and anti-entropy catches whatever a lost repair misses.
+func (ix *Index) repair(ctx context.Context, m machine, t Table, repairs []send) {
+	for _, s := range repairs {
+		if ix.cfg.OnRepair != nil {
+			ix.cfg.OnRepair(t, len(s.req.Items))
+		}
+		node := m.targetOf(s.id).node
+		go func() {
+			ctx := context.WithoutCancel(ctx)
+			if _, err := ix.call(ctx, node, s.req); err != nil {
+				ix.cfg.Logger.Warn("read repair failed", "node", node, "table", t.String(), "err", err)
+			}
+		}()
+	}
+}
+
+// Put merges records into their owners and returns once a write quorum of
+// each record's partition has them durably. Records sharing a partition
+// travel in one request; partitions are written in parallel.
+func (ix *Index) Put(ctx context.Context, recs ...Record) error {
+	type group struct {
+		part  uint16
+		items []Item
+	}
+	var groups []*group
+	byPart := map[uint16]*group{}
+	for _, r := range recs {
+		part := ix.partition(r.Table, r.PK)
+		g := byPart[part]
+		if g == nil {
+			g = &group{part: part}
+			byPart[part] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, Item{Table: r.Table, Key: RecordKey(part, r.Table, r.PK, r.SK), Value: r.Value})
+	}
+	putGroup := func(g *group) error {
+		m := newWrite(ix.view(g.part), g.items, ix.cfg.W)
+		if err := ix.run(ctx, m); err != nil {
+			return fmt.Errorf("put %d records in partition %d: %w", len(g.items), g.part, err)
+		}
+		if m.err != nil {
+			return fmt.Errorf("put %d records in partition %d: %w", len(g.items), g.part, m.err)
+		}
+		return nil
+	}
+	if len(groups) == 1 {
+		return putGroup(groups[0])
+	}
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = putGroup(g)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Get reads one record from a read quorum of its owners, merges the
@@ -191,59 +247,16 @@ func (ix *Index) Put(ctx context.Context, recs ...Record) error {
 func (ix *Index) Get(ctx context.Context, t Table, pk, sk []byte) ([]byte, error) {
 	part := ix.partition(t, pk)
 	key := RecordKey(part, t, pk, sk)
-	owners := ix.owners(part)
-	req := &Request{Op: OpGet, Keys: [][]byte{key}}
-	resps, err := ix.fanout(ctx, owners, quorum(ix.cfg.R, len(owners)), func(string) *Request { return req })
+	m := newRead(ix.view(part), t, &Request{Op: OpGet, Keys: [][]byte{key}}, ix.cfg.R)
+	if err := ix.run(ctx, m); err != nil {
+		return nil, fmt.Errorf("get %v record: %w", t, err)
+	}
+	vals, repairs, err := m.getResult()
 	if err != nil {
 		return nil, fmt.Errorf("get %v record: %w", t, err)
 	}
-	var merged []byte
-	for _, r := range resps {
-		if r == nil || r.Values[0] == nil {
-			continue
-		}
-		if merged == nil {
-			merged = r.Values[0]
-			continue
-		}
-		if merged, err = MergeEncoded(t, merged, r.Values[0]); err != nil {
-			return nil, fmt.Errorf("get %v record: %w", t, err)
-		}
-	}
-	if merged != nil {
-		ix.repair(ctx, t, owners, resps, [][]byte{key}, [][]byte{merged}, func(r *Response, i int) []byte { return r.Values[i] })
-	}
-	return merged, nil
-}
-
-// repair sends the merged state to every owner that answered with
-// something else. It runs in the background: the reader already has its
-// answer, and anti-entropy catches whatever a lost repair misses.
-func (ix *Index) repair(ctx context.Context, t Table, owners []string, resps []*Response, keys, merged [][]byte, got func(*Response, int) []byte) {
-	for oi, r := range resps {
-		if r == nil {
-			continue
-		}
-		var items []Item
-		for i := range keys {
-			if !bytes.Equal(got(r, i), merged[i]) {
-				items = append(items, Item{Table: t, Key: keys[i], Value: merged[i]})
-			}
-		}
-		if len(items) == 0 {
-			continue
-		}
-		if ix.cfg.OnRepair != nil {
-			ix.cfg.OnRepair(t, len(items))
-		}
-		node := owners[oi]
-		go func() {
-			ctx := context.WithoutCancel(ctx)
-			if _, err := ix.call(ctx, node, &Request{Op: OpMerge, Items: items}); err != nil {
-				ix.cfg.Logger.Warn("read repair failed", "node", node, "table", t.String(), "err", err)
-			}
-		}()
-	}
+	ix.repair(ctx, m, t, repairs)
+	return vals[0], nil
 }
 
 // RangeEntry is one record returned by Range.
@@ -263,77 +276,20 @@ func (ix *Index) Range(ctx context.Context, t Table, pk, from, to []byte, limit 
 	if to != nil {
 		hi = RecordKey(part, t, pk, to)
 	}
-	owners := ix.owners(part)
-	req := &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse}
-	resps, err := ix.fanout(ctx, owners, quorum(ix.cfg.R, len(owners)), func(string) *Request { return req })
+	m := newRead(ix.view(part), t, &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse}, ix.cfg.R)
+	if err := ix.run(ctx, m); err != nil {
+		return nil, false, fmt.Errorf("range %v: %w", t, err)
+	}
+	kvs, more, repairs, err := m.rangeResult()
 	if err != nil {
 		return nil, false, fmt.Errorf("range %v: %w", t, err)
 	}
-	// Each owner's reply is complete only up to its last key when it hit
-	// the limit; the merge is complete up to the least such key.
-	var bound []byte
-	cmp := func(a, b []byte) int {
-		if reverse {
-			return bytes.Compare(b, a)
-		}
-		return bytes.Compare(a, b)
-	}
-	merged := map[string][]byte{}
-	for _, r := range resps {
-		if r == nil {
-			continue
-		}
-		if limit > 0 && len(r.Range) >= limit {
-			more = true
-			last := r.Range[len(r.Range)-1].Key
-			if bound == nil || cmp(last, bound) < 0 {
-				bound = last
-			}
-		}
-		for _, kv := range r.Range {
-			if cur, ok := merged[string(kv.Key)]; ok {
-				if merged[string(kv.Key)], err = MergeEncoded(t, cur, kv.Value); err != nil {
-					return nil, false, fmt.Errorf("range %v: %w", t, err)
-				}
-				continue
-			}
-			merged[string(kv.Key)] = kv.Value
-		}
-	}
-	keys := make([]string, 0, len(merged))
-	for k := range merged {
-		if bound == nil || cmp([]byte(k), bound) <= 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b string) int { return cmp([]byte(a), []byte(b)) })
-	if len(resps) > 1 {
-		kb := make([][]byte, len(keys))
-		vals := make([][]byte, len(keys))
-		for i, k := range keys {
-			kb[i], vals[i] = []byte(k), merged[k]
-		}
-		ix.repairRange(ctx, t, owners, resps, kb, vals)
-	}
-	entries = make([]RangeEntry, len(keys))
-	for i, k := range keys {
-		entries[i] = RangeEntry{SK: []byte(k[len(prefix):]), Value: merged[k]}
+	ix.repair(ctx, m, t, repairs)
+	entries = make([]RangeEntry, len(kvs))
+	for i, kv := range kvs {
+		entries[i] = RangeEntry{SK: kv.Key[len(prefix):], Value: kv.Value}
 	}
 	return entries, more, nil
-}
-
-func (ix *Index) repairRange(ctx context.Context, t Table, owners []string, resps []*Response, keys, vals [][]byte) {
-	for oi, r := range resps {
-		if r == nil {
-			continue
-		}
-		have := make(map[string][]byte, len(r.Range))
-		for _, kv := range r.Range {
-			have[string(kv.Key)] = kv.Value
-		}
-		one := []*Response{r}
-		ix.repair(ctx, t, owners[oi:oi+1], one, keys, vals, func(_ *Response, i int) []byte { return have[string(keys[i])] })
-	}
 }
 
 // lockUpdate serialises read-check-write updates of one record on this

@@ -29,6 +29,7 @@ type staticPlacement struct {
 func (p staticPlacement) Partition(pk []byte) uint16     { return uint16(len(pk)) % 16 }
 func (p staticPlacement) BlobPartition(id BlobID) uint16 { return uint16(id[0]) % 16 }
 func (p staticPlacement) Owners(part uint16) []string    { return p.owners }
+func (p staticPlacement) Fallbacks(part uint16) []string { return nil }
 
 // loopback delivers requests straight to in-process stores; nodes in down
 // fail.

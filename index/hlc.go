@@ -65,6 +65,14 @@ func (c *Clock) Now() Timestamp {
 	return c.last
 }
 
+// Peek returns the latest Timestamp issued or observed, without issuing a
+// new one.
+func (c *Clock) Peek() Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
 // Observe folds in a Timestamp seen from elsewhere (a record read or
 // received), so every later Now is above it.
 func (c *Clock) Observe(t Timestamp) {

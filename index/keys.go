@@ -8,6 +8,7 @@ import (
 // Local store keys. The first byte is a namespace:
 //
 //	'r' partition(2, big endian) table(1) uvarint(len(pk)) pk sk   records
+//	'h' uvarint(len(owner)) owner recordkey                         hints held for owner
 //	'm' name                                                        node-local metadata
 //
 // Partition comes first so every partition is one contiguous key range:
@@ -15,6 +16,7 @@ import (
 // iterator, and dropping a partition is one range deletion.
 const (
 	nsRecord = 'r'
+	nsHint   = 'h'
 	nsMeta   = 'm'
 )
 
@@ -66,3 +68,24 @@ func prefixEnd(p []byte) []byte {
 }
 
 func metaKey(name string) []byte { return append([]byte{nsMeta}, name...) }
+
+// hintKey is the key of the hint held for owner of the record at key.
+func hintKey(owner string, key []byte) []byte {
+	k := make([]byte, 0, 1+binary.MaxVarintLen32+len(owner)+len(key))
+	k = append(k, nsHint)
+	k = binary.AppendUvarint(k, uint64(len(owner)))
+	k = append(k, owner...)
+	return append(k, key...)
+}
+
+// parseHintKey splits a hint key into its owner and record key.
+func parseHintKey(k []byte) (owner string, key []byte, ok bool) {
+	if len(k) < 2 || k[0] != nsHint {
+		return "", nil, false
+	}
+	n, l := binary.Uvarint(k[1:])
+	if l <= 0 || uint64(len(k)-1-l) < n {
+		return "", nil, false
+	}
+	return string(k[1+l : 1+l+int(n)]), k[1+l+int(n):], true
+}

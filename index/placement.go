@@ -26,3 +26,12 @@ func (p ringPlacement) Partition(pk []byte) uint16 { return uint16(p.r.Partition
 func (p ringPlacement) BlobPartition(id BlobID) uint16 { return uint16(p.r.PartitionOfDigest(id)) }
 
 func (p ringPlacement) Owners(part uint16) []string { return p.owners[part] }
+
+func (p ringPlacement) Fallbacks(part uint16) []string {
+	ids := p.r.Fallbacks(ring.Partition(part), nil)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}

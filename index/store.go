@@ -141,23 +141,11 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		return nil, err
 	}
 	defer s.leave()
-	// Lock the stripes of all keys in ascending order so that concurrent
-	// multi-key merges cannot deadlock.
-	stripes := make([]int, 0, len(items))
-	for _, it := range items {
-		stripes = append(stripes, int(maphash.Bytes(s.seed, it.Key)%uint64(len(s.stripes))))
+	keys := make([][]byte, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
 	}
-	locked := slices.Clone(stripes)
-	slices.Sort(locked)
-	locked = slices.Compact(locked)
-	for _, i := range locked {
-		s.stripes[i].Lock()
-	}
-	defer func() {
-		for _, i := range locked {
-			s.stripes[i].Unlock()
-		}
-	}()
+	defer s.lockKeys(keys)()
 
 	out := make([]Merged, len(items))
 	b := s.db.NewBatch()
@@ -180,6 +168,7 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		} else {
 			merged, err = MergeEncoded(it.Table, cur, it.Value)
 		}
+
 		if err != nil {
 			return nil, fmt.Errorf("merge %v record: %w", it.Table, err)
 		}
@@ -202,6 +191,25 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		return nil, fmt.Errorf("index commit: %w", err)
 	}
 	return out, nil
+}
+
+// lockKeys locks the stripes of keys in ascending order, so concurrent
+// multi-key operations cannot deadlock, and returns the unlock.
+func (s *Store) lockKeys(keys [][]byte) func() {
+	locked := make([]int, 0, len(keys))
+	for _, k := range keys {
+		locked = append(locked, int(maphash.Bytes(s.seed, k)%uint64(len(s.stripes))))
+	}
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		s.stripes[i].Lock()
+	}
+	return func() {
+		for _, i := range locked {
+			s.stripes[i].Unlock()
+		}
+	}
 }
 
 // KeyValue is one stored record returned by Scan.
@@ -263,4 +271,75 @@ func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Error(fmt.Sprintf
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
+}
+
+// HintOwners returns the owners this node holds hints for.
+func (s *Store) HintOwners() ([]string, error) {
+	var owners []string
+	lo := []byte{nsHint}
+	for {
+		kvs, err := s.Scan(lo, []byte{nsHint + 1}, 1, false)
+		if err != nil || len(kvs) == 0 {
+			return owners, err
+		}
+		owner, _, ok := parseHintKey(kvs[0].Key)
+		if !ok {
+			return owners, fmt.Errorf("bad hint key %x", kvs[0].Key)
+		}
+		owners = append(owners, owner)
+		lo = prefixEnd(hintKey(owner, nil))
+		if lo == nil {
+			return owners, nil
+		}
+	}
+}
+
+// Hints returns up to limit hints held for owner, as items keyed by their
+// record keys.
+func (s *Store) Hints(owner string, limit int) ([]Item, error) {
+	pre := hintKey(owner, nil)
+	kvs, err := s.Scan(pre, prefixEnd(pre), limit, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Item, 0, len(kvs))
+	for _, kv := range kvs {
+		key := kv.Key[len(pre):]
+		p, err := ParseRecordKey(key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Item{Table: p.Table, Key: key, Value: kv.Value})
+	}
+	return out, nil
+}
+
+// DropHints deletes the hints for owner that still hold exactly the values
+// in items (a hint merged with something newer since it was read stays, to
+// be handed off again).
+func (s *Store) DropHints(owner string, items []Item) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	keys := make([][]byte, len(items))
+	for i, it := range items {
+		keys[i] = hintKey(owner, it.Key)
+	}
+	defer s.lockKeys(keys)()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for i, it := range items {
+		cur, err := s.get(keys[i])
+		if err == nil && bytes.Equal(cur, it.Value) {
+			err = b.Delete(keys[i], nil)
+		}
+		if err != nil {
+			return fmt.Errorf("drop hint: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("drop hints: %w", err)
+	}
+	return nil
 }

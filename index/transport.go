@@ -23,12 +23,20 @@ type Request struct {
 	Lo, Hi  []byte   // OpRange
 	Limit   int      // OpRange; 0 means no limit
 	Reverse bool     // OpRange
+	// For names the owner this request is meant for when it is sent to a
+	// fallback: merges are kept as hints for that owner, and reads look in
+	// those hints.
+	For string
+	// Clock is the sender's hybrid logical clock, so the receiver's clock
+	// moves past everything the sender has seen.
+	Clock Timestamp
 }
 
 // Response is a replica's reply.
 type Response struct {
 	Values [][]byte   // OpGet: one per key, nil when absent
 	Range  []KeyValue // OpRange
+	Clock  Timestamp  // the replica's clock
 }
 
 // Transport carries replica requests between nodes. Call returns the
@@ -41,18 +49,30 @@ type Transport interface {
 	Call(ctx context.Context, node string, req *Request) (*Response, error)
 }
 
-// Serve applies a replica request to the local store.
+// Serve applies a replica request to the local store: to the records when
+// this node is an owner, to the hints it keeps for req.For otherwise.
 func (s *Store) Serve(req *Request) (*Response, error) {
+	keyOf := func(k []byte) []byte { return k }
+	if req.For != "" {
+		keyOf = func(k []byte) []byte { return hintKey(req.For, k) }
+	}
 	switch req.Op {
 	case OpMerge:
-		if _, err := s.Merge(req.Items, req.Sync); err != nil {
+		items := req.Items
+		if req.For != "" {
+			items = make([]Item, len(req.Items))
+			for i, it := range req.Items {
+				items[i] = Item{Table: it.Table, Key: keyOf(it.Key), Value: it.Value}
+			}
+		}
+		if _, err := s.Merge(items, req.Sync); err != nil {
 			return nil, err
 		}
 		return &Response{}, nil
 	case OpGet:
 		out := &Response{Values: make([][]byte, len(req.Keys))}
 		for i, k := range req.Keys {
-			v, err := s.Get(k)
+			v, err := s.Get(keyOf(k))
 			if err != nil {
 				return nil, err
 			}
@@ -60,9 +80,21 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 		}
 		return out, nil
 	case OpRange:
-		kvs, err := s.Scan(req.Lo, req.Hi, req.Limit, req.Reverse)
+		lo, hi := keyOf(req.Lo), req.Hi
+		if hi != nil {
+			hi = keyOf(hi)
+		} else if req.For != "" {
+			hi = prefixEnd(hintKey(req.For, nil))
+		}
+		kvs, err := s.Scan(lo, hi, req.Limit, req.Reverse)
 		if err != nil {
 			return nil, err
+		}
+		if req.For != "" {
+			strip := len(hintKey(req.For, nil))
+			for i := range kvs {
+				kvs[i].Key = kvs[i].Key[strip:]
+			}
 		}
 		return &Response{Range: kvs}, nil
 	}

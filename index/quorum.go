@@ -1,0 +1,340 @@
+package index
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// The quorum logic is a set of pure state machines, in the manner of
+// etcd's raft: a machine is started, is fed the replies to the messages it
+// asked to send, and says when it is finished; it never touches the
+// network, the disk or a clock. The Index drives machines over a real
+// Transport with goroutines; the cluster simulation (sim_test.go) drives
+// the same machines over a seeded, simulated network in one goroutine.
+//
+// Placement of one request (Dynamo §4.6, sloppy quorum): the request goes
+// to every owner of the partition that is alive; in place of an owner
+// known to be down, or one whose request fails, it goes to the next alive
+// fallback, which keeps what it receives as a hint for that owner. A write
+// succeeds once W targets acknowledged; a read once R answered.
+
+// target is one node a machine sends to.
+type target struct {
+	node     string
+	forOwner string // set when node is a fallback standing in for this owner
+}
+
+// send is a message a machine asks its driver to deliver.
+type send struct {
+	id  int // the target, an index into the machine's targets
+	req *Request
+}
+
+// reply is the outcome of a send.
+type reply struct {
+	id   int
+	resp *Response
+	err  error
+}
+
+// machine is a quorum operation.
+type machine interface {
+	start() []send
+	step(reply) []send
+	finished() bool
+	targetOf(id int) target
+}
+
+// view is what a machine knows of the cluster for one partition.
+type view struct {
+	owners    []string
+	fallbacks func() []string // computed only when needed
+	alive     func(string) bool
+}
+
+// targets tracks the nodes of one operation and hands out fallbacks.
+type targets struct {
+	v           view
+	list        []target
+	fbs         []string
+	fbsLoaded   bool
+	fbNext      int
+	outstanding int
+}
+
+func (t *targets) targetOf(id int) target { return t.list[id] }
+
+func (t *targets) add(tg target, req *Request) send {
+	id := len(t.list)
+	t.list = append(t.list, tg)
+	t.outstanding++
+	r := *req
+	r.For = tg.forOwner
+	return send{id: id, req: &r}
+}
+
+// fallback returns the next alive fallback not yet used by this operation.
+func (t *targets) fallback() (string, bool) {
+	if !t.fbsLoaded {
+		t.fbsLoaded = true
+		if t.v.fallbacks != nil {
+			t.fbs = t.v.fallbacks()
+		}
+	}
+	for t.fbNext < len(t.fbs) {
+		n := t.fbs[t.fbNext]
+		t.fbNext++
+		if t.v.alive(n) && !slices.ContainsFunc(t.list, func(x target) bool { return x.node == n }) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// initial sends req to every alive owner and to a fallback for each owner
+// known to be down.
+func (t *targets) initial(req *Request) []send {
+	var out []send
+	for _, o := range t.v.owners {
+		if t.v.alive(o) {
+			out = append(out, t.add(target{node: o}, req))
+		} else if fb, ok := t.fallback(); ok {
+			out = append(out, t.add(target{node: fb, forOwner: o}, req))
+		}
+	}
+	return out
+}
+
+// replace sends req to a fallback standing in for the owner that the
+// failed target id stood for, if a fallback is left.
+func (t *targets) replace(id int, req *Request) []send {
+	tg := t.list[id]
+	owner := tg.forOwner
+	if owner == "" {
+		owner = tg.node
+	}
+	if fb, ok := t.fallback(); ok {
+		return []send{t.add(target{node: fb, forOwner: owner}, req)}
+	}
+	return nil
+}
+
+// writeMachine merges items into W targets.
+type writeMachine struct {
+	targets
+	req  *Request
+	need int
+	acks int
+	done bool
+	err  error
+	errs []error
+}
+
+func newWrite(v view, items []Item, w int) *writeMachine {
+	return &writeMachine{
+		targets: targets{v: v},
+		req:     &Request{Op: OpMerge, Items: items, Sync: true},
+		need:    min(w, len(v.owners)),
+	}
+}
+
+func (m *writeMachine) start() []send {
+	out := m.initial(m.req)
+	m.check()
+	return out
+}
+
+func (m *writeMachine) step(r reply) []send {
+	m.outstanding--
+	if m.done {
+		return nil
+	}
+	if r.err == nil {
+		m.acks++
+		if m.acks >= m.need {
+			m.done = true
+		}
+		return nil
+	}
+	m.errs = append(m.errs, fmt.Errorf("%s: %w", m.list[r.id].node, r.err))
+	out := m.replace(r.id, m.req)
+	m.check()
+	return out
+}
+
+func (m *writeMachine) check() {
+	if !m.done && m.acks+m.outstanding < m.need {
+		m.done = true
+		m.err = fmt.Errorf("%w: %d of %d acknowledgements: %w", ErrQuorum, m.acks, m.need, errors.Join(m.errs...))
+	}
+}
+
+func (m *writeMachine) finished() bool { return m.done }
+
+// readMachine reads from R targets, then merges the replies.
+type readMachine struct {
+	targets
+	req     *Request
+	table   Table
+	need    int
+	ok      int
+	replies map[int]*Response
+	done    bool
+	err     error
+	errs    []error
+}
+
+func newRead(v view, t Table, req *Request, r int) *readMachine {
+	return &readMachine{targets: targets{v: v}, req: req, table: t, need: min(r, len(v.owners)), replies: map[int]*Response{}}
+}
+
+func (m *readMachine) start() []send {
+	out := m.initial(m.req)
+	m.check()
+	return out
+}
+
+func (m *readMachine) step(r reply) []send {
+	m.outstanding--
+	if m.done {
+		return nil
+	}
+	if r.err == nil {
+		m.replies[r.id] = r.resp
+		m.ok++
+		if m.ok >= m.need {
+			m.done = true
+		}
+		return nil
+	}
+	m.errs = append(m.errs, fmt.Errorf("%s: %w", m.list[r.id].node, r.err))
+	out := m.replace(r.id, m.req)
+	m.check()
+	return out
+}
+
+func (m *readMachine) check() {
+	if !m.done && m.ok+m.outstanding < m.need {
+		m.done = true
+		m.err = fmt.Errorf("%w: %d of %d replies: %w", ErrQuorum, m.ok, m.need, errors.Join(m.errs...))
+	}
+}
+
+func (m *readMachine) finished() bool { return m.done }
+
+// ids returns the ids of the targets that replied, in order.
+func (m *readMachine) ids() []int {
+	ids := make([]int, 0, len(m.replies))
+	for id := range m.replies {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// getResult merges the replies to an OpGet, and returns the repairs to
+// send to targets that answered with a stale state.
+func (m *readMachine) getResult() ([][]byte, []send, error) {
+	if m.err != nil {
+		return nil, nil, m.err
+	}
+	merged := make([][]byte, len(m.req.Keys))
+	ids := m.ids()
+	for _, id := range ids {
+		for i, v := range m.replies[id].Values {
+			if v == nil {
+				continue
+			}
+			if merged[i] == nil {
+				merged[i] = v
+				continue
+			}
+			var err error
+			if merged[i], err = MergeEncoded(m.table, merged[i], v); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var repairs []send
+	for _, id := range ids {
+		var items []Item
+		for i, v := range m.replies[id].Values {
+			if merged[i] != nil && !bytes.Equal(v, merged[i]) {
+				items = append(items, Item{Table: m.table, Key: m.req.Keys[i], Value: merged[i]})
+			}
+		}
+		if len(items) > 0 {
+			repairs = append(repairs, send{id: id, req: &Request{Op: OpMerge, Items: items, For: m.list[id].forOwner}})
+		}
+	}
+	return merged, repairs, nil
+}
+
+// rangeResult merges the replies to an OpRange. Each reply that hit the
+// limit is complete only up to its last key, so the merge is cut at the
+// least such key; more reports whether records may follow the result.
+func (m *readMachine) rangeResult() (kvs []KeyValue, more bool, repairs []send, err error) {
+	if m.err != nil {
+		return nil, false, nil, m.err
+	}
+	req := m.req
+	cmp := func(a, b []byte) int {
+		if req.Reverse {
+			return bytes.Compare(b, a)
+		}
+		return bytes.Compare(a, b)
+	}
+	var bound []byte
+	merged := map[string][]byte{}
+	ids := m.ids()
+	for _, id := range ids {
+		r := m.replies[id]
+		if req.Limit > 0 && len(r.Range) >= req.Limit {
+			more = true
+			last := r.Range[len(r.Range)-1].Key
+			if bound == nil || cmp(last, bound) < 0 {
+				bound = last
+			}
+		}
+		for _, kv := range r.Range {
+			if cur, ok := merged[string(kv.Key)]; ok {
+				if merged[string(kv.Key)], err = MergeEncoded(m.table, cur, kv.Value); err != nil {
+					return nil, false, nil, err
+				}
+				continue
+			}
+			merged[string(kv.Key)] = kv.Value
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		if bound == nil || cmp([]byte(k), bound) <= 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp([]byte(a), []byte(b)) })
+	kvs = make([]KeyValue, len(keys))
+	for i, k := range keys {
+		kvs[i] = KeyValue{Key: []byte(k), Value: merged[k]}
+	}
+	if len(ids) > 1 {
+		for _, id := range ids {
+			have := make(map[string][]byte, len(m.replies[id].Range))
+			for _, kv := range m.replies[id].Range {
+				have[string(kv.Key)] = kv.Value
+			}
+			var items []Item
+			for _, kv := range kvs {
+				if !bytes.Equal(have[string(kv.Key)], kv.Value) {
+					items = append(items, Item{Table: m.table, Key: kv.Key, Value: kv.Value})
+				}
+			}
+			if len(items) > 0 {
+				repairs = append(repairs, send{id: id, req: &Request{Op: OpMerge, Items: items, For: m.list[id].forOwner}})
+			}
+		}
+	}
+	return kvs, more, repairs, nil
+}
