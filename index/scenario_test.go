@@ -148,4 +148,3 @@ func (s *sim) readOwner(n *simNode, key int) *Object {
 	}
 	return o
 }
-
