@@ -18,6 +18,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serverCmd())
+	root.AddCommand(benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ringstore:", err)
 		os.Exit(1)
