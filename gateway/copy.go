@@ -254,7 +254,11 @@ func (s *Server) refChunks(ctx context.Context, chunks []index.ChunkRef, holder 
 		}
 	}
 	for id := range seen {
-		if !s.cfg.Blobs.Has(blobs.ID(id)) {
+		ok, err := s.cfg.Chunks.Has(ctx, blobs.ID(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return ErrNoSuchKey.msg("The source object's data is no longer available.")
 		}
 	}

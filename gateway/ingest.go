@@ -215,8 +215,7 @@ func (w *chunkWriter) store(id blobs.ID, data []byte) error {
 	if err := w.s.cfg.Index.Put(w.ctx, rec); err != nil {
 		return err
 	}
-	_, err := w.s.cfg.Blobs.PutID(id, data)
-	return err
+	return w.s.cfg.Chunks.Put(w.ctx, id, data)
 }
 
 func (w *chunkWriter) wait() error {

@@ -337,7 +337,7 @@ func (s *Server) sliceChunks(ctx context.Context, src *index.Version, start, len
 	err := s.chunksOf(ctx, src, start, length, func(c chunkAt) bool {
 		buf := s.bufs.get()
 		defer s.bufs.put(buf)
-		data, err := s.cfg.Blobs.Get(blobIDOf(c.ref.ID), *buf)
+		data, err := s.cfg.Chunks.Get(ctx, blobIDOf(c.ref.ID), *buf)
 		if err != nil {
 			werr = err
 			return false

@@ -27,7 +27,8 @@ type Config struct {
 	// Domain enables virtual-hosted-style requests: Host "bucket.Domain".
 	Domain string
 	Index  *index.Index
-	Blobs  *blobs.Store
+	// Chunks stores and fetches object bytes cluster-wide.
+	Chunks Chunks
 	Auth   *auth.Verifier
 	Logger *slog.Logger
 	// ChunkBytes is the size of the chunks object bodies are cut into; 0
@@ -43,6 +44,16 @@ type Config struct {
 	Shards uint32
 	// Now is the clock for Last-Modified comparisons; nil means time.Now.
 	Now func() time.Time
+}
+
+// Chunks is what the gateway needs of the chunk store.
+type Chunks interface {
+	// Put stores data, whose SHA-256 is id, durably (on a write quorum).
+	Put(ctx context.Context, id blobs.ID, data []byte) error
+	// Get returns the verified bytes of chunk id, using buf if it fits.
+	Get(ctx context.Context, id blobs.ID, buf []byte) ([]byte, error)
+	// Has reports whether chunk id is stored.
+	Has(ctx context.Context, id blobs.ID) (bool, error)
 }
 
 // DefaultInlineMax: objects up to 64 KiB are kept inside their index

@@ -50,8 +50,9 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 	}
 	pl := index.RingPlacement(rg)
 	ix := index.New(index.Config{Self: "n1", Placement: func() index.Placement { return pl }, Store: store, N: 1})
+	chunks := blobs.NewReplicated(blobs.ReplicatedConfig{Self: "n1", Local: bs, Placement: func() blobs.Placement { return chunkPlacement{} }}, nil)
 	cfg := Config{
-		Index: ix, Blobs: bs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Index: ix, Chunks: chunks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Auth: &auth.Verifier{Region: "us-east-1", Lookup: func(id string) (string, bool) {
 			return testCreds.SecretAccessKey, id == testCreds.AccessKeyID
 		}},
@@ -175,3 +176,9 @@ type (
 	blobsID = blobs.ID
 	timeT   = time.Time
 )
+
+// chunkPlacement puts every chunk on the one test node.
+type chunkPlacement struct{}
+
+func (chunkPlacement) ChunkOwners(blobs.ID) []string    { return []string{"n1"} }
+func (chunkPlacement) ChunkFallbacks(blobs.ID) []string { return nil }

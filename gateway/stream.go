@@ -117,7 +117,7 @@ func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Versio
 		defer close(ch)
 		err := s.chunksOf(ctx, v, start, length, func(c chunkAt) bool {
 			buf := s.bufs.get()
-			data, err := s.cfg.Blobs.Get(blobs.ID(c.ref.ID), *buf)
+			data, err := s.cfg.Chunks.Get(ctx, blobs.ID(c.ref.ID), *buf)
 			if err == nil && len(data) != int(c.ref.Size) {
 				err = fmt.Errorf("chunk %s: %d bytes, want %d", c.ref.ID, len(data), c.ref.Size)
 			}

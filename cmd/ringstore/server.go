@@ -120,8 +120,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 			return "", false
 		},
 	}
+	chunkPlacement := blobs.RingPlacement(rg)
+	replicated := blobs.NewReplicated(blobs.ReplicatedConfig{
+		Self: string(nodeID), Local: chunks, Placement: func() blobs.Placement { return chunkPlacement }, Logger: log,
+	}, nil)
 	gw := gateway.New(gateway.Config{
-		Region: o.region, Domain: o.domain, Index: ix, Blobs: chunks, Auth: verifier, Logger: log,
+		Region: o.region, Domain: o.domain, Index: ix, Chunks: replicated, Auth: verifier, Logger: log,
 	})
 
 	ln, err := net.Listen("tcp", o.s3Addr)

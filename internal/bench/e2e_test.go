@@ -78,7 +78,7 @@ func startRingstore(t *testing.T, n int) ([]string, []*atomic.Int64) {
 			return "", false
 		},
 	}
-	gw := gateway.New(gateway.Config{Region: "us-east-1", Index: ix, Blobs: chunks, Auth: verifier, Logger: log})
+	gw := gateway.New(gateway.Config{Region: "us-east-1", Index: ix, Chunks: blobs.NewReplicated(blobs.ReplicatedConfig{Self: string(nodeID), Local: chunks, Placement: func() blobs.Placement { return blobs.RingPlacement(rg) }}, nil), Auth: verifier, Logger: log})
 	var urls []string
 	var counts []*atomic.Int64
 	for range n {

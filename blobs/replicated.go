@@ -1,0 +1,398 @@
+package blobs
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ringstore/ringstore/internal/rpc"
+)
+
+// Chunks are replicated like index records: written to the N owners of
+// the partition of their id (the first bytes of the SHA-256), acknowledged
+// after W, and read from the nearest healthy owner with fail-over. A chunk
+// found missing or corrupt on an owner during a read is written back to it
+// from the good copy. When an owner is unreachable during a write, the
+// chunk goes to a fallback, which stores it and a hint file naming the
+// owner; Handoff later copies the chunk to its owner and removes the hint.
+
+// RPC service names.
+const (
+	servicePut = "blob.put"
+	serviceGet = "blob.get"
+	serviceHas = "blob.has"
+)
+
+// Placement maps a chunk to its owners and, in order, its fallbacks.
+type Placement interface {
+	ChunkOwners(id ID) []string
+	ChunkFallbacks(id ID) []string
+}
+
+// ReplicatedConfig configures a Replicated store.
+type ReplicatedConfig struct {
+	Self      string
+	Local     *Store
+	RPC       rpc.Transport // nil in a one-node cluster
+	Placement func() Placement
+	Alive     func(node string) bool // nil: every node is
+	W         int                    // write quorum; 0 means a majority of owners
+	Timeout   time.Duration          // per request; 0 means 30s
+	Logger    *slog.Logger
+	// OnRepair, if set, is called for every chunk copy repaired by a read.
+	OnRepair func(node string)
+}
+
+// Replicated is the cluster-wide chunk store of one node.
+type Replicated struct {
+	cfg ReplicatedConfig
+	mu  sync.Mutex // guards hint file creation against handoff's removal
+}
+
+// NewReplicated returns the replicated store and registers its RPC
+// services on mux (which may be nil in a one-node cluster).
+func NewReplicated(cfg ReplicatedConfig, mux *rpc.Mux) *Replicated {
+	if cfg.Alive == nil {
+		cfg.Alive = func(string) bool { return true }
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Replicated{cfg: cfg}
+	if mux != nil {
+		mux.Handle(servicePut, r.servePut)
+		mux.Handle(serviceGet, r.serveGet)
+		mux.Handle(serviceHas, r.serveHas)
+	}
+	return r
+}
+
+// Local returns this node's chunk store.
+func (r *Replicated) Local() *Store { return r.cfg.Local }
+
+// ErrQuorum means fewer than W owners (or fallbacks) stored a chunk.
+var ErrQuorum = errors.New("blobs: write quorum not reached")
+
+func (r *Replicated) call(ctx context.Context, node, service string, body []byte) ([]byte, error) {
+	if r.cfg.RPC == nil {
+		return nil, fmt.Errorf("blobs: no transport to reach %s", node)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	return r.cfg.RPC.Call(ctx, node, service, body)
+}
+
+// putOn stores the chunk on node (locally when it is this node), as a hint
+// for owner when owner is not empty.
+func (r *Replicated) putOn(ctx context.Context, node, owner string, id ID, data []byte) error {
+	if node == r.cfg.Self {
+		if _, err := r.cfg.Local.PutID(id, data); err != nil {
+			return err
+		}
+		if owner != "" {
+			return r.addHint(owner, id)
+		}
+		return nil
+	}
+	body := make([]byte, 0, 1+len(owner)+len(id)+len(data))
+	body = append(body, byte(len(owner)))
+	body = append(body, owner...)
+	body = append(body, id[:]...)
+	body = append(body, data...)
+	_, err := r.call(ctx, node, servicePut, body)
+	return err
+}
+
+// Put stores data, whose SHA-256 is id, on the chunk's owners and returns
+// once W of them (or fallbacks standing in for them) have it durably.
+func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
+	p := r.cfg.Placement()
+	owners := p.ChunkOwners(id)
+	need := r.cfg.W
+	if need <= 0 {
+		need = len(owners)/2 + 1
+	}
+	need = min(need, len(owners))
+	if len(owners) == 1 && owners[0] == r.cfg.Self {
+		_, err := r.cfg.Local.PutID(id, data)
+		return err
+	}
+	type result struct {
+		owner string // the owner the target stood for
+		node  string
+		err   error
+	}
+	results := make(chan result, len(owners)*2)
+	used := map[string]bool{}
+	var fallbacks []string
+	fbLoaded, fbNext := false, 0
+	nextFallback := func() (string, bool) {
+		if !fbLoaded {
+			fbLoaded = true
+			fallbacks = p.ChunkFallbacks(id)
+		}
+		for fbNext < len(fallbacks) {
+			n := fallbacks[fbNext]
+			fbNext++
+			if r.cfg.Alive(n) && !used[n] {
+				return n, true
+			}
+		}
+		return "", false
+	}
+	outstanding := 0
+	launch := func(node, owner string) {
+		used[node] = true
+		outstanding++
+		hintFor := ""
+		if node != owner {
+			hintFor = owner
+		}
+		go func() {
+			results <- result{owner: owner, node: node, err: r.putOn(ctx, node, hintFor, id, data)}
+		}()
+	}
+	for _, o := range owners {
+		if r.cfg.Alive(o) {
+			launch(o, o)
+		} else if fb, ok := nextFallback(); ok {
+			launch(fb, o)
+		}
+	}
+	acks := 0
+	var errs []error
+	for outstanding > 0 {
+		res := <-results
+		outstanding--
+		if res.err == nil {
+			acks++
+			if acks >= need {
+				// The remaining writes finish in the background; they are
+				// extra copies, and the results channel is buffered.
+				return nil
+			}
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", res.node, res.err))
+		if fb, ok := nextFallback(); ok {
+			launch(fb, res.owner)
+		}
+	}
+	return fmt.Errorf("put chunk %s: %w (%d of %d): %w", id, ErrQuorum, acks, need, errors.Join(errs...))
+}
+
+// Get returns the chunk's verified bytes, read from this node when it holds
+// them, else from the owners in order, alive ones first. Owners found
+// without a good copy are repaired in the background.
+func (r *Replicated) Get(ctx context.Context, id ID, buf []byte) ([]byte, error) {
+	data, err := r.cfg.Local.Get(id, buf)
+	if err == nil {
+		return data, nil
+	}
+	p := r.cfg.Placement()
+	owners := p.ChunkOwners(id)
+	selfOwner := slices.Contains(owners, r.cfg.Self)
+	var missing []string
+	if selfOwner {
+		missing = append(missing, r.cfg.Self)
+	}
+	order := make([]string, 0, len(owners))
+	for _, o := range owners {
+		if o != r.cfg.Self && r.cfg.Alive(o) {
+			order = append(order, o)
+		}
+	}
+	for _, o := range owners {
+		if o != r.cfg.Self && !r.cfg.Alive(o) {
+			order = append(order, o)
+		}
+	}
+	// Fallbacks may hold the chunk as a hint not yet handed off.
+	order = append(order, p.ChunkFallbacks(id)...)
+	var errs []error
+	for _, node := range order {
+		got, err := r.call(ctx, node, serviceGet, id[:])
+		if err == nil && Sum(got) == id {
+			if slices.Contains(owners, node) || len(missing) > 0 {
+				r.repair(id, got, missing)
+			}
+			return got, nil
+		}
+		if err == nil {
+			err = ErrCorrupt
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", node, err))
+		if slices.Contains(owners, node) {
+			missing = append(missing, node)
+		}
+	}
+	return nil, fmt.Errorf("get chunk %s: %w: %w", id, ErrNotFound, errors.Join(errs...))
+}
+
+// repair writes a good copy to owners that lacked one.
+func (r *Replicated) repair(id ID, data []byte, owners []string) {
+	if len(owners) == 0 {
+		return
+	}
+	data = slices.Clone(data)
+	go func() {
+		ctx := context.Background()
+		for _, o := range owners {
+			if err := r.putOn(ctx, o, "", id, data); err != nil {
+				r.cfg.Logger.Warn("chunk repair failed", "chunk", id.String(), "node", o, "err", err)
+				continue
+			}
+			if r.cfg.OnRepair != nil {
+				r.cfg.OnRepair(o)
+			}
+			r.cfg.Logger.Info("chunk repaired", "chunk", id.String(), "node", o)
+		}
+	}()
+}
+
+// Has reports whether the chunk is present on this node or on any owner.
+func (r *Replicated) Has(ctx context.Context, id ID) (bool, error) {
+	if r.cfg.Local.Has(id) {
+		return true, nil
+	}
+	for _, o := range r.cfg.Placement().ChunkOwners(id) {
+		if o == r.cfg.Self {
+			continue
+		}
+		b, err := r.call(ctx, o, serviceHas, id[:])
+		if err == nil && len(b) == 1 && b[0] == 1 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *Replicated) servePut(_ context.Context, _ string, body []byte) ([]byte, error) {
+	if len(body) < 1 || len(body) < 1+int(body[0])+len(ID{}) {
+		return nil, errors.New("blob.put: short request")
+	}
+	owner := string(body[1 : 1+int(body[0])])
+	var id ID
+	copy(id[:], body[1+int(body[0]):])
+	data := body[1+int(body[0])+len(id):]
+	if Sum(data) != id {
+		return nil, fmt.Errorf("blob.put %s: %w", id, ErrCorrupt)
+	}
+	if _, err := r.cfg.Local.PutID(id, data); err != nil {
+		return nil, err
+	}
+	if owner != "" {
+		if err := r.addHint(owner, id); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (r *Replicated) serveGet(_ context.Context, _ string, body []byte) ([]byte, error) {
+	if len(body) != len(ID{}) {
+		return nil, errors.New("blob.get: bad id")
+	}
+	return r.cfg.Local.Get(ID(body), nil)
+}
+
+func (r *Replicated) serveHas(_ context.Context, _ string, body []byte) ([]byte, error) {
+	if len(body) != len(ID{}) {
+		return nil, errors.New("blob.has: bad id")
+	}
+	if r.cfg.Local.Has(ID(body)) {
+		return []byte{1}, nil
+	}
+	return []byte{0}, nil
+}
+
+// Hints are empty files hints/<owner>/<chunk id>, created (and their
+// directory fsynced) before a fallback acknowledges a chunk it holds for an
+// owner.
+func (r *Replicated) hintDir(owner string) string {
+	return filepath.Join(r.cfg.Local.Dir(), "hints", hex.EncodeToString([]byte(owner)))
+}
+
+func (r *Replicated) addHint(owner string, id ID) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dir := r.hintDir(owner)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("chunk hint: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, id.String()), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("chunk hint: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("chunk hint: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// Handoff copies every chunk held as a hint to its owner when the owner is
+// alive, and removes the hint once the owner has it. It returns the number
+// of chunks handed off.
+func (r *Replicated) Handoff(ctx context.Context) (int, error) {
+	root := filepath.Join(r.cfg.Local.Dir(), "hints")
+	owners, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("chunk handoff: %w", err)
+	}
+	n := 0
+	for _, od := range owners {
+		raw, err := hex.DecodeString(od.Name())
+		if err != nil {
+			continue
+		}
+		owner := string(raw)
+		if !r.cfg.Alive(owner) {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(root, od.Name()))
+		if err != nil {
+			return n, fmt.Errorf("chunk handoff: %w", err)
+		}
+		for _, e := range entries {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			var id ID
+			if b, err := hex.DecodeString(strings.TrimSpace(e.Name())); err != nil || len(b) != len(id) {
+				continue
+			} else {
+				copy(id[:], b)
+			}
+			data, err := r.cfg.Local.Get(id, nil)
+			if err == nil {
+				err = r.putOn(ctx, owner, "", id, data)
+			}
+			if err != nil {
+				r.cfg.Logger.Debug("chunk handoff failed", "owner", owner, "chunk", id.String(), "err", err)
+				break
+			}
+			r.mu.Lock()
+			err = os.Remove(filepath.Join(root, od.Name(), e.Name()))
+			r.mu.Unlock()
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return n, fmt.Errorf("chunk handoff: %w", err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,151 @@
+// membership_test.go runs real memberlist instances on loopback: nodes
+// that share the secret form one cluster and agree on one layout with
+// every node in it; a node that dies stays in the layout but is seen as not
+// alive; an admin removal spreads and is not undone by the removed node; a
+// node with another secret cannot join.
+package ring
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	// memberlist needs the same port free for TCP and UDP.
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+type testNode struct {
+	m     *Membership
+	addr  string
+	mu    sync.Mutex
+	saved *ClusterLayout
+}
+
+func startNode(t *testing.T, id string, secret string, join ...string) (*testNode, error) {
+	t.Helper()
+	n := &testNode{addr: freePort(t)}
+	m, err := StartMembership(MembershipConfig{
+		Self: NodeID(id), Member: Member{ID: NodeID(id), Zone: "z", Weight: 1, Addr: "rpc-" + id},
+		GossipAddr: n.addr, Join: join, Secret: []byte(secret), Partitions: 16, Replicas: 3,
+		Save:   func(l *ClusterLayout) error { n.mu.Lock(); n.saved = l; n.mu.Unlock(); return nil },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.m = m
+	t.Cleanup(func() { _ = m.ml.Shutdown() })
+	return n, nil
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMembershipFormsOneCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real gossip")
+	}
+	first, err := startNode(t, "n1", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*testNode{first}
+	for i := 2; i <= 4; i++ {
+		n, err := startNode(t, fmt.Sprintf("n%d", i), "secret", first.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	eventually(t, "every node sees a 4-member layout with the same hash", func() bool {
+		h := nodes[0].m.Current().Hash()
+		for _, n := range nodes {
+			if c := n.m.Current(); c == nil || len(c.Layout.Members) != 4 || c.Hash() != h {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		n.mu.Lock()
+		saved := n.saved
+		n.mu.Unlock()
+		if saved == nil || saved.Hash() != n.m.Current().Hash() {
+			t.Fatal("a node adopted a layout it did not persist")
+		}
+	}
+	// A crash: n4 stops without leaving. It stays in the layout, but the
+	// others see it as not alive.
+	_ = nodes[3].m.ml.Shutdown()
+	eventually(t, "n4 seen as not alive", func() bool { return !nodes[0].m.Alive("n4") && !nodes[1].m.Alive("n4") })
+	if _, ok := nodes[0].m.Current().Layout.Member("n4"); !ok {
+		t.Fatal("a crashed node left the layout")
+	}
+	// An admin removes n4 for good.
+	if err := nodes[1].m.Remove("n4"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every node sees n4 removed", func() bool {
+		for _, n := range nodes[:3] {
+			if c := n.m.Current(); len(c.Layout.Members) != 3 || !c.IsRemoved("n4") {
+				return false
+			}
+		}
+		return true
+	})
+	// Its owners are computed from the new layout, on every node alike.
+	for p := 0; p < 16; p++ {
+		for _, o := range nodes[0].m.Ring().Owners(Partition(p)) {
+			if o == "n4" {
+				t.Fatalf("partition %d still owned by the removed node", p)
+			}
+		}
+	}
+}
+
+func TestMembershipWrongSecretCannotJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real gossip")
+	}
+	first, err := startNode(t, "a1", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startNode(t, "a2", "wrong", first.addr); err == nil {
+		t.Fatal("a node with the wrong secret joined")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(first.m.Current().Layout.Members) != 1 {
+		t.Fatalf("layout has %d members; want 1", len(first.m.Current().Layout.Members))
+	}
+}
