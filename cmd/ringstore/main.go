@@ -1,6 +1,8 @@
 // Command ringstore runs an S3-compatible object store node and its tools.
 //
 //	ringstore server   run a node (alone it is a complete store)
+//	ringstore admin    inspect and change a running cluster
+//	ringstore bench    measure any S3 endpoint
 package main
 
 import (
@@ -18,6 +20,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serverCmd())
+	root.AddCommand(adminCmd())
 	root.AddCommand(benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ringstore:", err)

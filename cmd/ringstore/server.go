@@ -14,7 +14,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,12 +28,20 @@ import (
 	"github.com/ringstore/ringstore/gateway"
 	"github.com/ringstore/ringstore/index"
 	"github.com/ringstore/ringstore/internal/gc"
+	"github.com/ringstore/ringstore/internal/rpc"
 	"github.com/ringstore/ringstore/ring"
 )
 
 type serverOptions struct {
 	data, s3Addr, domain, region, logLevel string
 	gcInterval, gcGrace, uploadExpiry      time.Duration
+
+	// Cluster mode (when gossipAddr is set).
+	rpcAddr, gossipAddr, join, zone, secret string
+	replicas, writeQuorum, readQuorum       int
+	partitions                              int
+	weight                                  uint32
+	handoffInterval                         time.Duration
 }
 
 func serverCmd() *cobra.Command {
@@ -39,8 +50,10 @@ func serverCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Run a ringstore node",
 		Long: `Run a ringstore node. Started with no flags it is a complete single-node
-S3 store: data under ./data, S3 on 127.0.0.1:9000. Every flag can also be
-set by an environment variable (shown in brackets).`,
+S3 store: data under ./data, S3 on 127.0.0.1:9000. With --gossip-addr and
+--rpc-addr it is a cluster node: the first node needs no --join, every
+other names the gossip address of any node already in the cluster. Every
+flag can also be set by an environment variable (shown in brackets).`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
@@ -52,6 +65,17 @@ set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.gcInterval, "gc-interval", envDuration("RINGSTORE_GC_INTERVAL", time.Hour), "how often unreferenced chunks are collected [RINGSTORE_GC_INTERVAL]")
 	f.DurationVar(&o.gcGrace, "gc-grace", envDuration("RINGSTORE_GC_GRACE", 24*time.Hour), "how long an unreferenced chunk or an unfinished write is kept [RINGSTORE_GC_GRACE]")
 	f.DurationVar(&o.uploadExpiry, "upload-expiry", envDuration("RINGSTORE_UPLOAD_EXPIRY", 7*24*time.Hour), "multipart uploads older than this are aborted and reclaimed [RINGSTORE_UPLOAD_EXPIRY]")
+	f.StringVar(&o.rpcAddr, "rpc-addr", envOr("RINGSTORE_RPC_ADDR", ""), "node-to-node API address, reachable by the other nodes [RINGSTORE_RPC_ADDR]")
+	f.StringVar(&o.gossipAddr, "gossip-addr", envOr("RINGSTORE_GOSSIP_ADDR", ""), "gossip (memberlist) TCP and UDP address; enables cluster mode [RINGSTORE_GOSSIP_ADDR]")
+	f.StringVar(&o.join, "join", envOr("RINGSTORE_JOIN", ""), "gossip addresses of nodes already in the cluster, comma-separated [RINGSTORE_JOIN]")
+	f.StringVar(&o.zone, "zone", envOr("RINGSTORE_ZONE", ""), "failure domain of this node; replicas spread over zones [RINGSTORE_ZONE]")
+	f.Uint32Var(&o.weight, "weight", uint32(envInt("RINGSTORE_WEIGHT", 1)), "relative capacity of this node [RINGSTORE_WEIGHT]")
+	f.StringVar(&o.secret, "cluster-secret", envOr("RINGSTORE_CLUSTER_SECRET", ""), "shared secret authenticating gossip and node-to-node requests [RINGSTORE_CLUSTER_SECRET]")
+	f.IntVar(&o.replicas, "replicas", envInt("RINGSTORE_REPLICAS", 3), "replicas of every record and chunk (N), fixed when the cluster is created [RINGSTORE_REPLICAS]")
+	f.IntVar(&o.writeQuorum, "write-quorum", envInt("RINGSTORE_WRITE_QUORUM", 0), "acknowledgements a write needs (W); 0 means a majority of N [RINGSTORE_WRITE_QUORUM]")
+	f.IntVar(&o.readQuorum, "read-quorum", envInt("RINGSTORE_READ_QUORUM", 0), "replies a read needs (R); 0 means a majority of N [RINGSTORE_READ_QUORUM]")
+	f.IntVar(&o.partitions, "partitions", envInt("RINGSTORE_PARTITIONS", ring.DefaultPartitions), "partitions of the key space, fixed when the cluster is created [RINGSTORE_PARTITIONS]")
+	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
 
@@ -59,6 +83,15 @@ func envDuration(name string, def time.Duration) time.Duration {
 	if v, ok := os.LookupEnv(name); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d
+		}
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv(name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
 		}
 	}
 	return def
@@ -72,12 +105,36 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
+// placements holds the placement derived from the current ring; swapped
+// whole when the layout changes.
+type placements struct {
+	ring   *ring.Ring
+	index  index.Placement
+	chunks blobs.Placement
+}
+
+func newPlacements(rg *ring.Ring) *placements {
+	return &placements{ring: rg, index: index.RingPlacement(rg), chunks: blobs.RingPlacement(rg)}
+}
+
 func runServer(ctx context.Context, o serverOptions) error {
 	log, err := newLogger(o.logLevel)
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(log)
+	cluster := o.gossipAddr != ""
+	if cluster && o.rpcAddr == "" {
+		return errors.New("--gossip-addr needs --rpc-addr (the address other nodes reach this one's RPC on)")
+	}
+	secret := []byte(o.secret)
+	if cluster {
+		for _, a := range []string{o.rpcAddr, o.gossipAddr} {
+			if err := rpc.CheckListenAddr(a, secret); err != nil {
+				return err
+			}
+		}
+	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -90,11 +147,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 			log.Error("close index", "err", err)
 		}
 	}()
-	chunks, err := blobs.Open(filepath.Join(o.data, "blobs"))
+	chunkStore, err := blobs.Open(filepath.Join(o.data, "blobs"))
 	if err != nil {
 		return err
 	}
-	nodeID, rg, err := loadPlacement(store, o.s3Addr)
+	nodeID, err := loadNodeID(store)
 	if err != nil {
 		return err
 	}
@@ -102,15 +159,92 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	placement := index.RingPlacement(rg)
+	stored, err := loadLayout(store)
+	if err != nil {
+		return err
+	}
+	self := ring.Member{ID: nodeID, Zone: o.zone, Weight: max(o.weight, 1), Addr: o.rpcAddr}
+
+	var current atomic.Pointer[placements]
+	alive := func(string) bool { return true }
+	var membership *ring.Membership
+	mux := rpc.NewMux()
+	var transport *rpc.HTTP
+	if cluster {
+		transport = rpc.NewHTTP(string(nodeID), secret, func(node string) (string, bool) {
+			p := current.Load()
+			if p == nil {
+				return "", false
+			}
+			m, ok := p.ring.Member(ring.NodeID(node))
+			return m.Addr, ok && m.Addr != ""
+		}, mux, log)
+		var joins []string
+		for _, j := range strings.Split(o.join, ",") {
+			if j = strings.TrimSpace(j); j != "" {
+				joins = append(joins, j)
+			}
+		}
+		membership, err = ring.StartMembership(ring.MembershipConfig{
+			Self: nodeID, Member: self, GossipAddr: o.gossipAddr, Join: joins, Secret: secret,
+			Stored: stored, Partitions: o.partitions, Replicas: o.replicas, S3Addr: o.s3Addr,
+			Save:     func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
+			OnChange: func(rg *ring.Ring) { current.Store(newPlacements(rg)) },
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := membership.Leave(); err != nil {
+				log.Warn("leave gossip", "err", err)
+			}
+		}()
+		alive = membership.Alive
+	} else {
+		if stored == nil {
+			if stored, err = ring.NewClusterLayout(self, o.partitions, o.replicas); err != nil {
+				return err
+			}
+			if err := saveLayout(store, stored); err != nil {
+				return err
+			}
+		}
+		rg, err := stored.Ring()
+		if err != nil {
+			return err
+		}
+		current.Store(newPlacements(rg))
+	}
+	layout := current.Load().ring.Layout()
+
+	clock := index.NewClock(nil)
+	var indexTransport index.Transport
+	if transport != nil {
+		indexTransport = index.RPCTransport{RPC: transport}
+	}
 	ix := index.New(index.Config{
 		Self:      string(nodeID),
-		Placement: func() index.Placement { return placement },
+		Placement: func() index.Placement { return current.Load().index },
 		Store:     store,
-		Clock:     index.NewClock(nil),
-		N:         1,
+		Transport: indexTransport,
+		Alive:     alive,
+		Clock:     clock,
+		N:         layout.Replicas,
+		W:         o.writeQuorum,
+		R:         o.readQuorum,
 		Logger:    log,
 	})
+	mux.Handle(index.RPCService, index.RPCHandler(store, clock))
+	var chunkRPC rpc.Transport
+	if transport != nil {
+		chunkRPC = transport
+	}
+	chunks := blobs.NewReplicated(blobs.ReplicatedConfig{
+		Self: string(nodeID), Local: chunkStore, RPC: chunkRPC,
+		Placement: func() blobs.Placement { return current.Load().chunks },
+		Alive:     alive, W: o.writeQuorum, Logger: log,
+	}, mux)
 	verifier := &auth.Verifier{
 		Region: o.region,
 		Lookup: func(id string) (string, bool) {
@@ -120,40 +254,59 @@ func runServer(ctx context.Context, o serverOptions) error {
 			return "", false
 		},
 	}
-	chunkPlacement := blobs.RingPlacement(rg)
-	replicated := blobs.NewReplicated(blobs.ReplicatedConfig{
-		Self: string(nodeID), Local: chunks, Placement: func() blobs.Placement { return chunkPlacement }, Logger: log,
-	}, nil)
 	gw := gateway.New(gateway.Config{
-		Region: o.region, Domain: o.domain, Index: ix, Chunks: replicated, Auth: verifier, Logger: log,
+		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
 	})
-
-	ln, err := net.Listen("tcp", o.s3Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.s3Addr, err)
-	}
-	srv := &http.Server{
-		Handler:           gw,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	endpoint := "http://" + ln.Addr().String()
-	printBanner(endpoint, o.region, creds, generated, o.data)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	collector := gc.New(gc.Config{Index: ix, Blobs: chunks, Grace: o.gcGrace, UploadExpiry: o.uploadExpiry, Logger: log})
-	gcDone := make(chan struct{})
+	var servers []*http.Server
+	serveErr := make(chan error, 2)
+	serve := func(addr string, h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		servers = append(servers, srv)
+		go func() { serveErr <- srv.Serve(ln) }()
+		return ln.Addr().String(), nil
+	}
+	if cluster {
+		registerAdmin(mux, membership, ix, chunks)
+		if _, err := serve(o.rpcAddr, transport); err != nil {
+			return err
+		}
+	}
+	s3Addr, err := serve(o.s3Addr, gw)
+	if err != nil {
+		return err
+	}
+	endpoint := "http://" + s3Addr
+	printBanner(endpoint, o.region, creds, generated, o.data)
+
+	var wg sync.WaitGroup
+	collector := gc.New(gc.Config{Index: ix, Blobs: chunkStore, Grace: o.gcGrace, UploadExpiry: o.uploadExpiry, Logger: log})
+	wg.Add(1)
 	go func() {
-		defer close(gcDone)
+		defer wg.Done()
 		collector.Run(ctx, o.gcInterval)
 	}()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("ringstore ready", "endpoint", endpoint, "node", nodeID, "data", o.data)
+	if cluster {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runHandoff(ctx, o.handoffInterval, ix, chunks, log)
+		}()
+	}
+	log.Info("ringstore ready", "endpoint", endpoint, "node", nodeID, "data", o.data, "cluster", cluster,
+		"replicas", layout.Replicas)
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -162,51 +315,73 @@ func runServer(ctx context.Context, o serverOptions) error {
 	log.Info("shutting down: draining in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("shutdown incomplete", "err", err)
+	for i := len(servers) - 1; i >= 0; i-- {
+		if err := servers[i].Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown incomplete", "err", err)
+		}
 	}
-	<-gcDone
+	wg.Wait()
 	log.Info("stopped")
 	return nil
 }
 
-// loadPlacement returns this node's id and ring, creating a one-node
-// layout on first start.
-func loadPlacement(store *index.Store, addr string) (ring.NodeID, *ring.Ring, error) {
+// runHandoff delivers hinted records and chunks to owners that are back.
+func runHandoff(ctx context.Context, every time.Duration, ix *index.Index, chunks *blobs.Replicated, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := ix.Handoff(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("record handoff", "err", err)
+		} else if n > 0 {
+			log.Info("records handed off", "count", n)
+		}
+		if n, err := chunks.Handoff(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("chunk handoff", "err", err)
+		} else if n > 0 {
+			log.Info("chunks handed off", "count", n)
+		}
+	}
+}
+
+func loadNodeID(store *index.Store) (ring.NodeID, error) {
 	idb, err := store.GetMeta("node-id")
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if idb == nil {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		idb = []byte(hex.EncodeToString(b[:]))
 		if err := store.SetMeta("node-id", idb); err != nil {
-			return "", nil, err
+			return "", err
 		}
 	}
-	id := ring.NodeID(idb)
-	lb, err := store.GetMeta("layout")
+	return ring.NodeID(idb), nil
+}
+
+func loadLayout(store *index.Store) (*ring.ClusterLayout, error) {
+	b, err := store.GetMeta("cluster-layout")
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var l ring.ClusterLayout
+	if err := l.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("stored layout: %w", err)
+	}
+	return &l, nil
+}
+
+func saveLayout(store *index.Store, l *ring.ClusterLayout) error {
+	b, err := l.MarshalBinary()
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	var layout ring.Layout
-	if lb == nil {
-		layout = ring.SingleNode(id, addr, ring.DefaultPartitions)
-		if lb, err = layout.MarshalBinary(); err != nil {
-			return "", nil, err
-		}
-		if err := store.SetMeta("layout", lb); err != nil {
-			return "", nil, err
-		}
-	} else if err := layout.UnmarshalBinary(lb); err != nil {
-		return "", nil, fmt.Errorf("stored layout: %w", err)
-	}
-	rg, err := ring.NewRing(layout, ring.Assign(nil, layout))
-	if err != nil {
-		return "", nil, fmt.Errorf("ring: %w", err)
-	}
-	return id, rg, nil
+	return store.SetMeta("cluster-layout", b)
 }
 
 type credentials struct {

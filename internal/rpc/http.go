@@ -125,7 +125,14 @@ func (t *HTTP) Call(ctx context.Context, to, service string, body []byte) ([]byt
 	if len(reply) > MaxBodyBytes {
 		return nil, fmt.Errorf("rpc %s to %s: reply over %d bytes", service, to, MaxBodyBytes)
 	}
-	if err := checkMac(t.Secret, resp.Header, to, t.Self, service, resp.StatusCode, reply, t.Now()); err != nil {
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("rpc %s to %s: %w: the node refused the request (is the cluster secret the same?)", service, to, ErrUnauthenticated)
+	}
+	responder := to
+	if to == "" {
+		responder = resp.Header.Get(hdrFrom)
+	}
+	if err := checkMac(t.Secret, resp.Header, responder, t.Self, service, resp.StatusCode, reply, t.Now()); err != nil {
 		return nil, fmt.Errorf("rpc %s to %s: reply: %w", service, to, err)
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -147,11 +154,12 @@ func (t *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}
-	if r.Header.Get(hdrTo) != t.Self {
+	// Admin tools address whichever node they reach ("").
+	if to := r.Header.Get(hdrTo); to != t.Self && (to != "" || !strings.HasPrefix(service, "admin.")) {
 		http.Error(w, "wrong node", http.StatusMisdirectedRequest)
 		return
 	}
-	if err := checkMac(t.Secret, r.Header, from, t.Self, service, 0, body, t.Now()); err != nil {
+	if err := checkMac(t.Secret, r.Header, from, r.Header.Get(hdrTo), service, 0, body, t.Now()); err != nil {
 		t.Logger.Warn("rpc request refused", "from", from, "remote", r.RemoteAddr, "service", service, "err", err)
 		http.Error(w, "unauthenticated", http.StatusUnauthorized)
 		return

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/rpc"
+	"github.com/ringstore/ringstore/ring"
+)
+
+// The admin commands talk to a node's RPC port, authenticated with the
+// cluster secret like any node would be.
+
+// clusterStatus is the answer of admin.status.
+type clusterStatus struct {
+	Node          string         `json:"node"`
+	LayoutVersion uint64         `json:"layout_version"`
+	Partitions    int            `json:"partitions"`
+	Replicas      int            `json:"replicas"`
+	Members       []memberStatus `json:"members"`
+	HintOwners    []string       `json:"hint_owners"`
+}
+
+type memberStatus struct {
+	ID         string `json:"id"`
+	Zone       string `json:"zone"`
+	Weight     uint32 `json:"weight"`
+	RPCAddr    string `json:"rpc_addr"`
+	S3Addr     string `json:"s3_addr"`
+	Alive      bool   `json:"alive"`
+	Partitions int    `json:"partitions"`
+}
+
+func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.Replicated) {
+	mux.Handle("admin.status", func(context.Context, string, []byte) ([]byte, error) {
+		cur := m.Current()
+		if cur == nil {
+			return nil, errors.New("no layout yet")
+		}
+		st := clusterStatus{LayoutVersion: cur.Layout.Version, Partitions: cur.Layout.Partitions, Replicas: cur.Layout.Replicas}
+		for _, ms := range m.Status() {
+			st.Members = append(st.Members, memberStatus{
+				ID: string(ms.ID), Zone: ms.Zone, Weight: ms.Weight, RPCAddr: ms.Addr, S3Addr: ms.Meta.S3Addr,
+				Alive: ms.Alive, Partitions: len(cur.Assignment.PartitionsOf(ms.ID)),
+			})
+		}
+		owners, err := ix.Store().HintOwners()
+		if err != nil {
+			return nil, err
+		}
+		st.HintOwners = owners
+		return json.Marshal(st)
+	})
+	mux.Handle("admin.remove", func(_ context.Context, _ string, body []byte) ([]byte, error) {
+		return nil, m.Remove(ring.NodeID(body))
+	})
+}
+
+func adminCmd() *cobra.Command {
+	var addr, secret string
+	cmd := &cobra.Command{Use: "admin", Short: "Inspect and change a running cluster"}
+	cmd.PersistentFlags().StringVar(&addr, "rpc", envOr("RINGSTORE_RPC_ADDR", "127.0.0.1:9001"), "RPC address of any node [RINGSTORE_RPC_ADDR]")
+	cmd.PersistentFlags().StringVar(&secret, "cluster-secret", envOr("RINGSTORE_CLUSTER_SECRET", ""), "cluster secret [RINGSTORE_CLUSTER_SECRET]")
+	call := func(service string, body []byte) ([]byte, error) {
+		t := rpc.NewHTTP("admin", []byte(secret), func(string) (string, bool) { return addr, true }, rpc.NewMux(), nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return t.Call(ctx, "", service, body)
+	}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the layout, liveness and pending hints as one node sees them",
+		RunE: func(*cobra.Command, []string) error {
+			b, err := call("admin.status", nil)
+			if err != nil {
+				return err
+			}
+			var st clusterStatus
+			if err := json.Unmarshal(b, &st); err != nil {
+				return err
+			}
+			fmt.Printf("layout version %d, %d partitions, %d replicas\n", st.LayoutVersion, st.Partitions, st.Replicas)
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NODE\tZONE\tWEIGHT\tPARTITIONS\tSTATE\tRPC\tS3")
+			for _, m := range st.Members {
+				state := "alive"
+				if !m.Alive {
+					state = "unreachable"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", m.ID, m.Zone, m.Weight, m.Partitions, state, m.RPCAddr, m.S3Addr)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if len(st.HintOwners) > 0 {
+				fmt.Printf("holding hints for: %s\n", strings.Join(st.HintOwners, ", "))
+			}
+			return nil
+		},
+	}
+	node := &cobra.Command{Use: "node", Short: "Change cluster membership"}
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Take a node out of the cluster for good",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			_, err := call("admin.remove", []byte(args[0]))
+			if err == nil {
+				fmt.Printf("node %s removed from the layout\n", args[0])
+			}
+			return err
+		},
+	}
+	node.AddCommand(remove)
+	cmd.AddCommand(status, node)
+	return cmd
+}
