@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ringstore/ringstore/index"
@@ -47,11 +48,15 @@ func trailerChecksum(r *http.Request, spec *checksumSpec) string {
 	if rc.auth == nil || rc.auth.Trailer == nil {
 		return ""
 	}
-	t := rc.auth.Trailer()
-	if t == nil {
-		return ""
+	want := checksumHeader(spec.alg)
+	// Trailer names come as sent (lower case on the wire), not in Go's
+	// canonical form, so look them up without regard to case.
+	for name, vs := range rc.auth.Trailer() {
+		if strings.EqualFold(name, want) && len(vs) > 0 {
+			return vs[0]
+		}
 	}
-	return t.Get(checksumHeader(spec.alg))
+	return ""
 }
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
@@ -333,6 +338,12 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 
 	for _, kv := range v.Headers {
+		if strings.HasPrefix(kv.Name, "x-amz-meta-") {
+			// S3 returns metadata names in lower case, as stored; clients
+			// show them as they arrive.
+			h[kv.Name] = []string{kv.Value}
+			continue
+		}
 		h[http.CanonicalHeaderKey(kv.Name)] = []string{kv.Value}
 	}
 	for param, header := range responseOverrides {

@@ -175,6 +175,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-amz-request-id", rc.id)
 	h.Set("x-amz-id-2", rc.hostID)
 	h.Set("Server", "RingStore")
+	if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// net/http sends "100 Continue" only when a handler reads a body;
+		// with an empty one it never does, and some clients (botocore)
+		// then misread the final response. S3 always sends it.
+		w.WriteHeader(http.StatusContinue)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
