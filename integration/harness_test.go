@@ -118,6 +118,8 @@ type ServerOptions struct {
 	LogLevel string
 	// Env adds environment variables (NAME=value) to the process.
 	Env []string
+	// Host is the loopback address to serve S3 on; empty means 127.0.0.1.
+	Host string
 }
 
 // Server is one ringstore process under test.
@@ -159,7 +161,11 @@ func startServer(t testing.TB, opts ServerOptions) *Server {
 	})
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		s.Addr = "127.0.0.1:" + freePort(t)
+		host := opts.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		s.Addr = host + ":" + freePort(t)
 		lastErr = s.start()
 		if lastErr == nil {
 			return s

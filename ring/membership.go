@@ -29,9 +29,9 @@ import (
 // the cluster secret, so a process without the secret can't join or listen.
 type Membership struct {
 	cfg MembershipConfig
-	ml  *memberlist.Memberlist
 
 	mu      sync.Mutex // guards the following fields
+	ml      *memberlist.Memberlist
 	current *ClusterLayout
 	ring    *Ring
 	alive   map[string]bool
@@ -119,6 +119,14 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		mc.PushPullInterval = 10 * time.Second
 	}
 	mc.Name = string(cfg.Self)
+	if host != "" && net.ParseIP(host) == nil {
+		// A host name (as in docker-compose): memberlist binds IPs.
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("gossip address %q: cannot resolve %s: %v", cfg.GossipAddr, host, err)
+		}
+		host = ips[0].String()
+	}
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertisePort = port
 	if cfg.AdvertiseAddr != "" {
@@ -145,7 +153,9 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
+	m.mu.Lock()
 	m.ml = ml
+	m.mu.Unlock()
 	if len(cfg.Join) > 0 {
 		if _, err := ml.Join(cfg.Join); err != nil {
 			_ = ml.Shutdown()
@@ -241,18 +251,21 @@ func (m *Membership) adopt(l *ClusterLayout, announce bool) error {
 
 // announce sends the layout to every alive member over TCP.
 func (m *Membership) announce(l *ClusterLayout) {
-	if m.ml == nil {
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	if ml == nil {
 		return
 	}
 	b, err := l.MarshalBinary()
 	if err != nil {
 		return
 	}
-	for _, n := range m.ml.Members() {
+	for _, n := range ml.Members() {
 		if n.Name == string(m.cfg.Self) {
 			continue
 		}
-		if err := m.ml.SendReliable(n, b); err != nil {
+		if err := ml.SendReliable(n, b); err != nil {
 			m.cfg.Logger.Debug("layout announce failed", "node", n.Name, "err", err)
 		}
 	}
@@ -292,11 +305,14 @@ func (m *Membership) Remove(node NodeID) error {
 
 // Leave announces departure and stops gossip.
 func (m *Membership) Leave() error {
-	if m.ml == nil {
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	if ml == nil {
 		return nil
 	}
-	_ = m.ml.Leave(2 * time.Second)
-	return m.ml.Shutdown()
+	_ = ml.Leave(2 * time.Second)
+	return ml.Shutdown()
 }
 
 // received merges a layout heard from another node.
