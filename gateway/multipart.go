@@ -579,8 +579,8 @@ func (s *Server) assemble(ctx context.Context, b *index.Bucket, u *index.Upload,
 		if p == nil || strings.Trim(want.ETag, `"`) != p.ETag {
 			return nil, ErrInvalidPart.with("UploadId", u.UploadID, "PartNumber", strconv.Itoa(want.PartNumber))
 		}
-		if i < len(req.Parts)-1 && p.Size < minPartBytes {
-			return nil, ErrEntityTooSmall.with("ProposedSize", strconv.FormatInt(p.Size, 10), "MinSizeAllowed", strconv.Itoa(minPartBytes), "PartNumber", strconv.Itoa(want.PartNumber), "ETag", p.ETag)
+		if i < len(req.Parts)-1 && p.Size < s.cfg.MinPartBytes {
+			return nil, ErrEntityTooSmall.with("ProposedSize", strconv.FormatInt(p.Size, 10), "MinSizeAllowed", strconv.FormatInt(s.cfg.MinPartBytes, 10), "PartNumber", strconv.Itoa(want.PartNumber), "ETag", p.ETag)
 		}
 		if u.ChecksumAlgorithm != "" {
 			given := map[string]string{"CRC32": want.ChecksumCRC32, "CRC32C": want.ChecksumCRC32C, "CRC64NVME": want.ChecksumCRC64NVME, "SHA1": want.ChecksumSHA1, "SHA256": want.ChecksumSHA256}[u.ChecksumAlgorithm]

@@ -364,3 +364,50 @@ func TestTaggingAndAttributes(t *testing.T) {
 		t.Fatalf("GetObjectAttributes = %s", attrs)
 	}
 }
+
+// TestManyParts completes an upload of 1100 one-byte parts (the minimum
+// part size lowered for the test), which takes every long-list path: the
+// part list in version-part rows, the chunk list in extent rows, ListParts
+// and GetObjectAttributes pagination, and copying such an object.
+func TestManyParts(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.MinPartBytes = 1 })
+	ts.must(200, "PUT", "/many", nil)
+	id := initiate(t, ts, "/many/obj")
+	const n = 1100
+	etags := map[int]string{}
+	var order []int
+	var all []byte
+	for i := 1; i <= n; i++ {
+		b := []byte{byte(i)}
+		etags[i] = ts.must(200, "PUT", fmt.Sprintf("/many/obj?partNumber=%d&uploadId=%s", i, id), b).Header().Get("ETag")
+		order = append(order, i)
+		all = append(all, b...)
+	}
+	var lp struct {
+		IsTruncated          bool
+		NextPartNumberMarker int
+		Part                 []struct{ PartNumber int }
+	}
+	xml.Unmarshal(ts.must(200, "GET", "/many/obj?uploadId="+id, nil).Body.Bytes(), &lp)
+	if len(lp.Part) != 1000 || !lp.IsTruncated || lp.NextPartNumberMarker != 1000 {
+		t.Fatalf("ListParts first page: %d parts, truncated %v, next %d", len(lp.Part), lp.IsTruncated, lp.NextPartNumberMarker)
+	}
+	w := ts.must(200, "POST", "/many/obj?uploadId="+id, completeBody(etags, order))
+	if !strings.Contains(w.Body.String(), fmt.Sprintf(`-%d&#34;</ETag>`, n)) {
+		t.Fatalf("completion = %s", w.Body)
+	}
+	if got := ts.must(200, "GET", "/many/obj", nil).Body.Bytes(); !bytes.Equal(got, all) {
+		t.Fatalf("object of %d parts reads back %d bytes that differ", n, len(got))
+	}
+	if got := ts.must(206, "GET", "/many/obj?partNumber=1050", nil).Body.Bytes(); !bytes.Equal(got, []byte{byte(1050 % 256)}) {
+		t.Fatalf("part 1050 = %v", got)
+	}
+	attrs := ts.must(200, "GET", "/many/obj?attributes", nil, "x-amz-object-attributes", "ObjectParts", "x-amz-max-parts", "100", "x-amz-part-number-marker", "1000").Body.String()
+	if !strings.Contains(attrs, "<PartsCount>1100</PartsCount>") || !strings.Contains(attrs, "<NextPartNumberMarker>1100</NextPartNumberMarker>") || !strings.Contains(attrs, "<IsTruncated>false</IsTruncated>") {
+		t.Fatalf("GetObjectAttributes of the last page = %s", attrs)
+	}
+	ts.must(200, "PUT", "/many/copy", nil, "x-amz-copy-source", "/many/obj")
+	if got := ts.must(206, "GET", "/many/copy?partNumber=1099", nil).Body.Bytes(); !bytes.Equal(got, []byte{byte(1099 % 256)}) {
+		t.Fatalf("part 1099 of the copy = %v", got)
+	}
+}

@@ -42,6 +42,10 @@ type Config struct {
 	ChunksInFlight int
 	// Shards is the shard count of new buckets; 0 means 8.
 	Shards uint32
+	// MinPartBytes is the least size of a multipart part other than the
+	// last; 0 means S3's 5 MiB. Tests lower it to make many-part uploads
+	// cheap.
+	MinPartBytes int64
 	// Now is the clock for Last-Modified comparisons; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +98,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Shards == 0 {
 		cfg.Shards = 8
+	}
+	if cfg.MinPartBytes == 0 {
+		cfg.MinPartBytes = minPartBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
