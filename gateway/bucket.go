@@ -74,6 +74,9 @@ func ownerOf(accessKey string) owner { return owner{ID: ownerID(accessKey), Disp
 
 // bucket returns the live bucket name, or NoSuchBucket.
 func (s *Server) bucket(ctx context.Context, name string) (*index.Bucket, error) {
+	if b := s.buckets.get(name); b != nil {
+		return b, nil
+	}
 	b, err := s.cfg.Index.GetBucket(ctx, name)
 	if err != nil {
 		return nil, err
@@ -81,6 +84,7 @@ func (s *Server) bucket(ctx context.Context, name string) (*index.Bucket, error)
 	if !b.Live() {
 		return nil, ErrNoSuchBucket.with("BucketName", name)
 	}
+	s.buckets.put(b)
 	return b, nil
 }
 
@@ -151,6 +155,7 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, name, _ st
 	}
 	me := reqCtx(r).accessKey
 	ix := s.cfg.Index
+	defer s.buckets.forget(name)
 	_, err := ix.UpdateBucket(r.Context(), name, func(cur *index.Bucket) (*index.Bucket, error) {
 		if cur.Live() {
 			if cur.Owner == me {
@@ -183,6 +188,7 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request, name, _ stri
 
 func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ string) error {
 	ctx := r.Context()
+	defer s.buckets.forget(name)
 	_, err := s.cfg.Index.UpdateBucket(ctx, name, func(cur *index.Bucket) (*index.Bucket, error) {
 		if !cur.Live() {
 			return nil, ErrNoSuchBucket.with("BucketName", name)

@@ -42,6 +42,9 @@ type Config struct {
 	ChunksInFlight int
 	// Shards is the shard count of new buckets; 0 means 8.
 	Shards uint32
+	// BucketCacheTTL is how long a bucket record read here is reused; 0
+	// means 1s, negative disables the cache.
+	BucketCacheTTL time.Duration
 	// MinPartBytes is the least size of a multipart part other than the
 	// last; 0 means S3's 5 MiB. Tests lower it to make many-part uploads
 	// cheap.
@@ -70,11 +73,12 @@ const DefaultInlineMax = 64 << 10
 
 // Server is the S3 gateway of one node.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	router *mux.Router
-	now    func() time.Time
-	bufs   *bufferPool
+	cfg     Config
+	log     *slog.Logger
+	router  *mux.Router
+	now     func() time.Time
+	bufs    *bufferPool
+	buckets *bucketCache
 
 	bucketTable, objectTable map[route]handler
 }
@@ -105,7 +109,10 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes)}
+	if cfg.BucketCacheTTL == 0 {
+		cfg.BucketCacheTTL = time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes), buckets: newBucketCache(cfg.BucketCacheTTL, time.Now)}
 	s.bucketTable, s.objectTable = s.bucketRoutes(), s.objectRoutes()
 	s.router = s.routes()
 	return s

@@ -47,6 +47,7 @@ func (s *Server) putBucketVersioning(w http.ResponseWriter, r *http.Request, buc
 // deletes it.
 func (s *Server) setBucketConfig(r *http.Request, bucket, name string, value []byte) error {
 	ix := s.cfg.Index
+	defer s.buckets.forget(bucket)
 	_, err := ix.UpdateBucket(r.Context(), bucket, func(cur *index.Bucket) (*index.Bucket, error) {
 		if !cur.Live() {
 			return nil, ErrNoSuchBucket.with("BucketName", bucket)

@@ -247,7 +247,7 @@ func (ix *Index) Put(ctx context.Context, recs ...Record) error {
 func (ix *Index) Get(ctx context.Context, t Table, pk, sk []byte) ([]byte, error) {
 	part := ix.partition(t, pk)
 	key := RecordKey(part, t, pk, sk)
-	m := newRead(ix.view(part), t, &Request{Op: OpGet, Keys: [][]byte{key}}, ix.cfg.R)
+	m := newRead(ix.view(part), t, &Request{Op: OpGet, Keys: [][]byte{key}}, ix.cfg.R).withSelf(ix.cfg.Self)
 	if err := ix.run(ctx, m); err != nil {
 		return nil, fmt.Errorf("get %v record: %w", t, err)
 	}
@@ -276,7 +276,7 @@ func (ix *Index) Range(ctx context.Context, t Table, pk, from, to []byte, limit 
 	if to != nil {
 		hi = RecordKey(part, t, pk, to)
 	}
-	m := newRead(ix.view(part), t, &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse}, ix.cfg.R)
+	m := newRead(ix.view(part), t, &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse}, ix.cfg.R).withSelf(ix.cfg.Self)
 	if err := ix.run(ctx, m); err != nil {
 		return nil, false, fmt.Errorf("range %v: %w", t, err)
 	}

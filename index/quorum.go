@@ -173,7 +173,12 @@ func (m *writeMachine) check() {
 
 func (m *writeMachine) finished() bool { return m.done }
 
-// readMachine reads from R targets, then merges the replies.
+// readMachine reads from R targets, then merges the replies. Unlike a
+// write, which goes to every owner, a read asks only R of them (this node
+// first when it is one), keeping the other owners as spares for a target
+// that fails: on the small machines ringstore also runs on, an extra
+// replica read per request costs more than the repair it might trigger,
+// and anti-entropy finds what reads miss.
 type readMachine struct {
 	targets
 	req     *Request
@@ -181,6 +186,8 @@ type readMachine struct {
 	need    int
 	ok      int
 	replies map[int]*Response
+	spares  []string // alive owners not asked yet
+	self    string
 	done    bool
 	err     error
 	errs    []error
@@ -190,8 +197,45 @@ func newRead(v view, t Table, req *Request, r int) *readMachine {
 	return &readMachine{targets: targets{v: v}, req: req, table: t, need: min(r, len(v.owners)), replies: map[int]*Response{}}
 }
 
+// withSelf makes the read prefer self among the owners.
+func (m *readMachine) withSelf(self string) *readMachine {
+	m.self = self
+	return m
+}
+
 func (m *readMachine) start() []send {
-	out := m.initial(m.req)
+	var alive, down []string
+	if slices.Contains(m.v.owners, m.self) {
+		alive = append(alive, m.self)
+	}
+	for _, o := range m.v.owners {
+		if o == m.self {
+			continue
+		}
+		if m.v.alive(o) {
+			alive = append(alive, o)
+		} else {
+			down = append(down, o)
+		}
+	}
+	var out []send
+	for i, o := range alive {
+		if i < m.need {
+			out = append(out, m.add(target{node: o}, m.req))
+		} else {
+			m.spares = append(m.spares, o)
+		}
+	}
+	// Owners known down are stood in for by fallbacks, which may hold
+	// hints for them, until the quorum is covered.
+	for _, o := range down {
+		if len(out) >= m.need {
+			break
+		}
+		if fb, ok := m.fallback(); ok {
+			out = append(out, m.add(target{node: fb, forOwner: o}, m.req))
+		}
+	}
 	m.check()
 	return out
 }
@@ -210,7 +254,13 @@ func (m *readMachine) step(r reply) []send {
 		return nil
 	}
 	m.errs = append(m.errs, fmt.Errorf("%s: %w", m.list[r.id].node, r.err))
-	out := m.replace(r.id, m.req)
+	var out []send
+	if len(m.spares) > 0 {
+		out = []send{m.add(target{node: m.spares[0]}, m.req)}
+		m.spares = m.spares[1:]
+	} else {
+		out = m.replace(r.id, m.req)
+	}
 	m.check()
 	return out
 }

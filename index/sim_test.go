@@ -310,7 +310,7 @@ func (s *sim) client() {
 		item := Item{Table: TableObjects, Key: rk, Value: EncodeObject(&Object{Versions: []Version{*v}})}
 		s.startOp(n, &simOp{kind: "delete", key: key, m: newWrite(s.viewFor(n, part), []Item{item}, 2), write: v})
 	default:
-		s.startOp(n, &simOp{kind: "get", key: key, m: newRead(s.viewFor(n, part), TableObjects, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2)})
+		s.startOp(n, &simOp{kind: "get", key: key, m: newRead(s.viewFor(n, part), TableObjects, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2).withSelf(n.id)})
 	}
 }
 

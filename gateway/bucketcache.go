@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+
+	"github.com/ringstore/ringstore/index"
+)
+
+// bucketCache keeps recently read live bucket records for a short time:
+// every object request needs its bucket, and in a cluster reading it is a
+// quorum read. A bucket changed through this node is forgotten at once;
+// one changed through another node (deleted, versioning switched) is seen
+// here within the TTL, as S3 itself documents for these changes. Absent
+// buckets are never cached, so a bucket created anywhere is usable at once.
+type bucketCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex // guards m
+	m  map[string]cachedBucket
+}
+
+type cachedBucket struct {
+	b  *index.Bucket
+	at time.Time
+}
+
+// bucketCacheMax bounds the cache; past it the cache starts over.
+const bucketCacheMax = 10000
+
+func newBucketCache(ttl time.Duration, now func() time.Time) *bucketCache {
+	return &bucketCache{ttl: ttl, now: now, m: map[string]cachedBucket{}}
+}
+
+func (c *bucketCache) get(name string) *index.Bucket {
+	if c.ttl <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	if !ok || c.now().Sub(e.at) > c.ttl {
+		return nil
+	}
+	return e.b
+}
+
+func (c *bucketCache) put(b *index.Bucket) {
+	if c.ttl <= 0 || !b.Live() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= bucketCacheMax {
+		c.m = map[string]cachedBucket{}
+	}
+	c.m[b.Name] = cachedBucket{b: b, at: c.now()}
+}
+
+func (c *bucketCache) forget(name string) {
+	c.mu.Lock()
+	delete(c.m, name)
+	c.mu.Unlock()
+}
