@@ -92,6 +92,14 @@ func (g gen) part() *Part {
 	return &Part{Number: 1, Timestamp: g.ts(), WriteID: g.writeID(), Size: int64(g.pick(3)), ETag: fmt.Sprint(g.pick(2))}
 }
 
+func (g gen) key() *AccessKey {
+	k := &AccessKey{ID: "AK", Secret: []string{"s1", "s2"}[g.pick(2)], Created: 1}
+	if g.pick(2) == 0 {
+		k.Deleted = g.ts()
+	}
+	return k
+}
+
 // lawCheck checks the three laws for one table on encoded records.
 func lawCheck(t *testing.T, seed uint64, tbl Table, a, b, c []byte) {
 	t.Helper()
@@ -122,6 +130,7 @@ func TestMergeLaws(t *testing.T) {
 		lawCheck(t, seed, TableRefs, EncodeRef(g.ref()), EncodeRef(g.ref()), EncodeRef(g.ref()))
 		lawCheck(t, seed, TableUploads, EncodeUpload(g.upload()), EncodeUpload(g.upload()), EncodeUpload(g.upload()))
 		lawCheck(t, seed, TableParts, EncodePart(g.part()), EncodePart(g.part()), EncodePart(g.part()))
+		lawCheck(t, seed, TableKeys, EncodeAccessKey(g.key()), EncodeAccessKey(g.key()), EncodeAccessKey(g.key()))
 	}
 }
 

@@ -26,6 +26,8 @@ const (
 	// TableVersionParts: pk write id of a multipart version, sk part
 	// number; the part list of versions with many parts.
 	TableVersionParts Table = 7
+	// TableKeys: pk "", sk access key id.
+	TableKeys Table = 8
 )
 
 func (t Table) String() string {
@@ -44,6 +46,8 @@ func (t Table) String() string {
 		return "parts"
 	case TableVersionParts:
 		return "version-parts"
+	case TableKeys:
+		return "keys"
 	}
 	return fmt.Sprintf("table(%d)", uint8(t))
 }
@@ -103,6 +107,16 @@ func MergeEncoded(t Table, a, b []byte) ([]byte, error) {
 			return nil, err
 		}
 		return EncodePart(MergePart(x, y)), nil
+	case TableKeys:
+		x, err := DecodeAccessKey(a)
+		if err != nil {
+			return nil, err
+		}
+		y, err := DecodeAccessKey(b)
+		if err != nil {
+			return nil, err
+		}
+		return EncodeAccessKey(MergeAccessKey(x, y)), nil
 	case TableVersionParts:
 		if _, err := DecodePartInfo(a); err != nil {
 			return nil, err

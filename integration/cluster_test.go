@@ -67,6 +67,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 			"RINGSTORE_GOSSIP_ADDR=" + node.gossip,
 			fmt.Sprintf("RINGSTORE_ZONE=zone-%d", i%3),
 			"RINGSTORE_HANDOFF_INTERVAL=500ms",
+			"RINGSTORE_KEY_CACHE_TTL=500ms",
 		}
 		if seed != "" {
 			env = append(env, "RINGSTORE_JOIN="+seed)
@@ -210,5 +211,57 @@ func testCluster(t *testing.T, size int) {
 }
 
 func TestCluster3(t *testing.T) { testCluster(t, 3) }
+
+// admin runs a ringstore admin command against node.
+func admin(t *testing.T, node *clusterNode, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(serverBin, append([]string{"admin", "--rpc", node.rpc}, args...)...)
+	cmd.Env = append(toolEnv(), "RINGSTORE_CLUSTER_SECRET="+clusterSecret)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("admin %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestClusterAccessKeys: an access key created through one node's admin
+// port is a replicated index record, so every node accepts it; revoked,
+// every node refuses it.
+func TestClusterAccessKeys(t *testing.T) {
+	nodes := startCluster(t, 3)
+	out := admin(t, nodes[0], "key", "create", "ci")
+	var id, secret string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "access key id:"); ok {
+			id = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "secret access key:"); ok {
+			secret = strings.TrimSpace(v)
+		}
+	}
+	if id == "" || secret == "" {
+		t.Fatalf("admin key create printed %q", out)
+	}
+	c := minioClientWith(t, nodes[2].Server, id, secret)
+	bucket := bucketName(t)
+	if err := c.MakeBucket(testCtx(t, time.Minute), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("new key on another node: %v", err)
+	}
+	if !strings.Contains(admin(t, nodes[1], "key", "list"), id) {
+		t.Fatal("key not listed")
+	}
+	admin(t, nodes[1], "key", "delete", id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.ListBuckets(testCtx(t, time.Minute))
+		if err != nil && minio.ToErrorResponse(err).Code == "InvalidAccessKeyId" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked key still accepted: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
 func TestCluster5(t *testing.T) { testCluster(t, 5) }

@@ -64,6 +64,49 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 	mux.Handle("admin.remove", func(_ context.Context, _ string, body []byte) ([]byte, error) {
 		return nil, m.Remove(ring.NodeID(body))
 	})
+	mux.Handle("admin.key.create", func(ctx context.Context, _ string, body []byte) ([]byte, error) {
+		k := &index.AccessKey{
+			ID:     "RS" + randomString(18, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+			Secret: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+			Name:   string(body), Created: ix.Clock().Now(),
+		}
+		if err := ix.PutAccessKey(ctx, k); err != nil {
+			return nil, err
+		}
+		return json.Marshal(keyInfo{ID: k.ID, Secret: k.Secret, Name: k.Name})
+	})
+	mux.Handle("admin.key.list", func(ctx context.Context, _ string, _ []byte) ([]byte, error) {
+		keys, err := ix.ListAccessKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := []keyInfo{}
+		for _, k := range keys {
+			out = append(out, keyInfo{ID: k.ID, Name: k.Name, Created: k.Created.Time().Format(time.RFC3339), Revoked: !k.Live()})
+		}
+		return json.Marshal(out)
+	})
+	mux.Handle("admin.key.delete", func(ctx context.Context, _ string, body []byte) ([]byte, error) {
+		k, err := ix.GetAccessKey(ctx, string(body))
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			return nil, fmt.Errorf("no access key %s", body)
+		}
+		k.Deleted = ix.Clock().Now()
+		return nil, ix.PutAccessKey(ctx, k)
+	})
+}
+
+// keyInfo describes an access key to the admin tool; Secret only at
+// creation.
+type keyInfo struct {
+	ID      string `json:"id"`
+	Secret  string `json:"secret,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Created string `json:"created,omitempty"`
+	Revoked bool   `json:"revoked,omitempty"`
 }
 
 func adminCmd() *cobra.Command {
@@ -122,6 +165,62 @@ func adminCmd() *cobra.Command {
 		},
 	}
 	node.AddCommand(remove)
-	cmd.AddCommand(status, node)
+	key := &cobra.Command{Use: "key", Short: "Manage access keys (stored in the replicated index)"}
+	create := &cobra.Command{
+		Use:   "create [NAME]",
+		Short: "Create an access key and print its secret (shown only once)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			b, err := call("admin.key.create", []byte(name))
+			if err != nil {
+				return err
+			}
+			var k keyInfo
+			if err := json.Unmarshal(b, &k); err != nil {
+				return err
+			}
+			fmt.Printf("access key id:     %s\nsecret access key: %s\n", k.ID, k.Secret)
+			return nil
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List access keys",
+		RunE: func(*cobra.Command, []string) error {
+			b, err := call("admin.key.list", nil)
+			if err != nil {
+				return err
+			}
+			var keys []keyInfo
+			if err := json.Unmarshal(b, &keys); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tCREATED\tSTATE")
+			for _, k := range keys {
+				state := "active"
+				if k.Revoked {
+					state = "revoked"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Created, state)
+			}
+			return w.Flush()
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Revoke an access key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			_, err := call("admin.key.delete", []byte(args[0]))
+			return err
+		},
+	}
+	key.AddCommand(create, list, del)
+	cmd.AddCommand(status, node, key)
 	return cmd
 }

@@ -41,7 +41,7 @@ type serverOptions struct {
 	replicas, writeQuorum, readQuorum       int
 	partitions                              int
 	weight                                  uint32
-	handoffInterval                         time.Duration
+	handoffInterval, keyCacheTTL            time.Duration
 }
 
 func serverCmd() *cobra.Command {
@@ -75,6 +75,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.IntVar(&o.writeQuorum, "write-quorum", envInt("RINGSTORE_WRITE_QUORUM", 0), "acknowledgements a write needs (W); 0 means a majority of N [RINGSTORE_WRITE_QUORUM]")
 	f.IntVar(&o.readQuorum, "read-quorum", envInt("RINGSTORE_READ_QUORUM", 0), "replies a read needs (R); 0 means a majority of N [RINGSTORE_READ_QUORUM]")
 	f.IntVar(&o.partitions, "partitions", envInt("RINGSTORE_PARTITIONS", ring.DefaultPartitions), "partitions of the key space, fixed when the cluster is created [RINGSTORE_PARTITIONS]")
+	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", envDuration("RINGSTORE_KEY_CACHE_TTL", 30*time.Second), "how long an access key looked up in the index is trusted; a revoked key stops working within it [RINGSTORE_KEY_CACHE_TTL]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -247,12 +248,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}, mux)
 	verifier := &auth.Verifier{
 		Region: o.region,
-		Lookup: func(id string) (string, bool) {
-			if id == creds.AccessKeyID {
-				return creds.SecretAccessKey, true
-			}
-			return "", false
-		},
+		Lookup: gateway.KeyLookup(ix, creds.AccessKeyID, creds.SecretAccessKey, o.keyCacheTTL),
 	}
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
