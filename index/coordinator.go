@@ -18,6 +18,7 @@ type Placement interface {
 	BlobPartition(id BlobID) uint16
 	Owners(p uint16) []string
 	Fallbacks(p uint16) []string
+	Partitions() int
 }
 
 // Config configures an Index coordinator.
@@ -55,6 +56,7 @@ type Index struct {
 	// one-node cluster; across coordinators it is the seam where a
 	// cluster-wide mechanism plugs in.
 	updateLocks [256]sync.Mutex
+	aeStats     AEStats
 }
 
 // ErrQuorum means fewer owners than the quorum answered.

@@ -35,6 +35,14 @@ func EncodeRequest(r *Request) []byte {
 	e.str(9, r.For)
 	e.uint(10, uint64(r.Clock))
 	e.bool(11, r.Hi != nil && len(r.Hi) == 0)
+	if len(r.Parts) > 0 {
+		pb := make([]byte, 0, 2*len(r.Parts))
+		for _, p := range r.Parts {
+			pb = append(pb, byte(p>>8), byte(p))
+		}
+		e.bytes(12, pb)
+	}
+	e.bytes(13, r.Leaves)
 	return e.b
 }
 
@@ -92,6 +100,16 @@ func DecodeRequest(b []byte) (*Request, error) {
 			r.Clock = Timestamp(d.uint(t))
 		case 11:
 			emptyHi = d.bool(t)
+		case 12:
+			pb := d.bytes(t)
+			if len(pb)%2 != 0 {
+				return nil, fmt.Errorf("decode replica request: odd partition list")
+			}
+			for i := 0; i < len(pb); i += 2 {
+				r.Parts = append(r.Parts, uint16(pb[i])<<8|uint16(pb[i+1]))
+			}
+		case 13:
+			r.Leaves = append([]byte(nil), d.bytes(t)...)
 		default:
 			d.skip(n, t)
 		}

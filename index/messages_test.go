@@ -14,6 +14,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		{Op: OpGet, Keys: [][]byte{[]byte("a"), {}}},
 		{Op: OpRange, Lo: []byte("a"), Hi: nil, Limit: 10, Reverse: true},
 		{Op: OpRange, Lo: []byte("a"), Hi: []byte("z")},
+		{Op: OpLeafEntries, Parts: []uint16{0, 513, 65535}, Leaves: []byte{3, 200}},
 	}
 	for _, r := range reqs {
 		got, err := DecodeRequest(EncodeRequest(r))

@@ -35,3 +35,5 @@ func (p ringPlacement) Fallbacks(part uint16) []string {
 	}
 	return out
 }
+
+func (p ringPlacement) Partitions() int { return len(p.owners) }

@@ -73,6 +73,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		Cache:              cache,
 		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
 		FormatMajorVersion: pebble.FormatNewest,
+		Merger:             xorMerger,
 		MemTableSize:       64 << 20,
 	}
 	db, err := pebble.Open(dir, opts)
@@ -177,6 +178,11 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		if out[i].Changed {
 			if err := b.Set(it.Key, merged, nil); err != nil {
 				return nil, fmt.Errorf("index batch: %w", err)
+			}
+			if tk, delta := recordTreeDelta(it.Key, cur, merged); tk != nil {
+				if err := b.Merge(tk, delta, nil); err != nil {
+					return nil, fmt.Errorf("index batch: %w", err)
+				}
 			}
 		}
 	}

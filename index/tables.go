@@ -151,4 +151,7 @@ func ObjectPK(id BucketID, shard uint32) []byte {
 // ExtentSK is the sort key of the extent row starting at offset.
 func ExtentSK(offset int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(offset)) }
 
-var errUnknownOp = fmt.Errorf("index: unknown replica op")
+var (
+	errUnknownOp      = fmt.Errorf("index: unknown replica op")
+	errBadTreeRequest = fmt.Errorf("index: tree request must name one partition")
+)

@@ -12,6 +12,13 @@ const (
 	OpGet Op = 2
 	// OpRange reads records with keys in [Lo, Hi).
 	OpRange Op = 3
+	// OpTreeRoots returns the record tree root of each of Parts.
+	OpTreeRoots Op = 4
+	// OpTreeLeaves returns the 256 leaves of the tree of Parts[0].
+	OpTreeLeaves Op = 5
+	// OpLeafEntries returns (key, state hash) of the records of Parts[0]
+	// in Leaves.
+	OpLeafEntries Op = 6
 )
 
 // Request is a message from a coordinator to a replica.
@@ -30,6 +37,9 @@ type Request struct {
 	// Clock is the sender's hybrid logical clock, so the receiver's clock
 	// moves past everything the sender has seen.
 	Clock Timestamp
+	// Parts and Leaves address trees (OpTree*, OpLeafEntries).
+	Parts  []uint16
+	Leaves []byte
 }
 
 // Response is a replica's reply.
@@ -97,6 +107,43 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 			}
 		}
 		return &Response{Range: kvs}, nil
+	case OpTreeRoots:
+		out := &Response{Values: make([][]byte, len(req.Parts))}
+		for i, p := range req.Parts {
+			t, err := s.Tree(p)
+			if err != nil {
+				return nil, err
+			}
+			root := t.Root()
+			out.Values[i] = root[:]
+		}
+		return out, nil
+	case OpTreeLeaves:
+		if len(req.Parts) != 1 {
+			return nil, errBadTreeRequest
+		}
+		t, err := s.Tree(req.Parts[0])
+		if err != nil {
+			return nil, err
+		}
+		leaves := make([]byte, 0, treeLeaves*hashBytes)
+		for _, l := range t.Leaves {
+			leaves = append(leaves, l[:]...)
+		}
+		return &Response{Values: [][]byte{leaves}}, nil
+	case OpLeafEntries:
+		if len(req.Parts) != 1 {
+			return nil, errBadTreeRequest
+		}
+		entries, err := s.LeafEntries(req.Parts[0], req.Leaves)
+		if err != nil {
+			return nil, err
+		}
+		out := &Response{Range: make([]KeyValue, len(entries))}
+		for i, e := range entries {
+			out.Range[i] = KeyValue{Key: e.Key, Value: append([]byte(nil), e.Hash[:]...)}
+		}
+		return out, nil
 	}
 	return nil, errUnknownOp
 }

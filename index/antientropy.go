@@ -1,0 +1,293 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Anti-entropy (Dynamo §4.7): the owners of each partition compare their
+// record trees and exchange only what differs, so replicas converge
+// without anyone's help, whatever hints and read repair missed.
+//
+// One round, run by every node: for each other owner it shares
+// partitions with, it sends the list of shared partitions and gets their
+// tree roots back (16 bytes each: an in-sync pair costs a few KiB per
+// round for all its partitions). For each partition whose roots differ it
+// fetches the peer's 256 leaves, then the (key, state hash) entries of the
+// differing leaves, and for each differing key pulls the peer's record and
+// merges it locally, and pushes its own to the peer, where it merges too.
+// Both sides end with the merge of both states: the CRDT law that makes
+// the order of all this irrelevant.
+
+// caller sends one replica request to a node.
+type caller func(ctx context.Context, node string, req *Request) (*Response, error)
+
+// AEStats counts anti-entropy work; safe for concurrent reads.
+type AEStats struct {
+	Rounds              atomic.Int64
+	PartitionsCompared  atomic.Int64
+	PartitionsDiffering atomic.Int64
+	RecordsPulled       atomic.Int64
+	RecordsPushed       atomic.Int64
+	LastRoundUnixNano   atomic.Int64
+	LastRoundNanos      atomic.Int64
+}
+
+// aeKeysPerPartition bounds the keys repaired in one partition per round,
+// so one badly diverged partition cannot monopolise a round.
+const aeKeysPerPartition = 4096
+
+// limiter is a token bucket bounding records transferred per second, so
+// repair never starves client traffic.
+type limiter struct {
+	perSecond float64 // 0: unlimited
+
+	mu     sync.Mutex // guards the following fields
+	tokens float64
+	last   time.Time
+}
+
+func (l *limiter) wait(ctx context.Context, n int) error {
+	if l == nil || l.perSecond <= 0 {
+		return nil
+	}
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		if l.last.IsZero() {
+			l.last, l.tokens = now, l.perSecond
+		}
+		l.tokens = min(l.perSecond, l.tokens+now.Sub(l.last).Seconds()*l.perSecond)
+		l.last = now
+		if l.tokens >= float64(n) || l.tokens >= l.perSecond {
+			l.tokens -= float64(n)
+			l.mu.Unlock()
+			return nil
+		}
+		need := time.Duration((float64(n) - l.tokens) / l.perSecond * float64(time.Second))
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(need):
+		}
+	}
+}
+
+// syncer runs anti-entropy for one node.
+type syncer struct {
+	self  string
+	store *Store
+	call  caller
+	limit *limiter
+	stats *AEStats
+}
+
+// round compares every partition this node owns with each alive co-owner.
+func (s *syncer) round(ctx context.Context, p Placement, alive func(string) bool) error {
+	start := time.Now()
+	shared := map[string][]uint16{}
+	var peers []string
+	for part := 0; part < p.Partitions(); part++ {
+		owners := p.Owners(uint16(part))
+		if !contains(owners, s.self) {
+			continue
+		}
+		for _, o := range owners {
+			if o == s.self || !alive(o) {
+				continue
+			}
+			if _, ok := shared[o]; !ok {
+				peers = append(peers, o)
+			}
+			shared[o] = append(shared[o], uint16(part))
+		}
+	}
+	var errs []error
+	for _, peer := range peers {
+		if err := s.syncPeer(ctx, peer, shared[peer]); err != nil {
+			errs = append(errs, fmt.Errorf("anti-entropy with %s: %w", peer, err))
+		}
+	}
+	s.stats.Rounds.Add(1)
+	s.stats.LastRoundUnixNano.Store(time.Now().UnixNano())
+	s.stats.LastRoundNanos.Store(int64(time.Since(start)))
+	return errors.Join(errs...)
+}
+
+func contains(list []string, x string) bool {
+	for _, v := range list {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// syncPeer compares the roots of parts with peer and repairs those that
+// differ.
+func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) error {
+	resp, err := s.call(ctx, peer, &Request{Op: OpTreeRoots, Parts: parts})
+	if err != nil {
+		return err
+	}
+	if len(resp.Values) != len(parts) {
+		return fmt.Errorf("peer sent %d roots for %d partitions", len(resp.Values), len(parts))
+	}
+	for i, part := range parts {
+		s.stats.PartitionsCompared.Add(1)
+		t, err := s.store.Tree(part)
+		if err != nil {
+			return err
+		}
+		root := t.Root()
+		if bytes.Equal(root[:], resp.Values[i]) {
+			continue
+		}
+		s.stats.PartitionsDiffering.Add(1)
+		if err := s.syncPartition(ctx, peer, part, t); err != nil {
+			return fmt.Errorf("partition %d: %w", part, err)
+		}
+	}
+	return nil
+}
+
+// syncPartition exchanges the records of part that differ between this
+// node (whose tree is mine) and peer.
+func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mine *Tree) error {
+	resp, err := s.call(ctx, peer, &Request{Op: OpTreeLeaves, Parts: []uint16{part}})
+	if err != nil {
+		return err
+	}
+	if len(resp.Values) != 1 || len(resp.Values[0]) != treeLeaves*hashBytes {
+		return errors.New("peer sent a malformed tree")
+	}
+	theirs := resp.Values[0]
+	var leaves []byte
+	for i := range mine.Leaves {
+		if !bytes.Equal(mine.Leaves[i][:], theirs[i*hashBytes:(i+1)*hashBytes]) {
+			leaves = append(leaves, byte(i))
+		}
+	}
+	if len(leaves) == 0 {
+		return nil
+	}
+	local, err := s.store.LeafEntries(part, leaves)
+	if err != nil {
+		return err
+	}
+	resp, err = s.call(ctx, peer, &Request{Op: OpLeafEntries, Parts: []uint16{part}, Leaves: leaves})
+	if err != nil {
+		return err
+	}
+	remote := map[string][]byte{}
+	for _, kv := range resp.Range {
+		remote[string(kv.Key)] = kv.Value
+	}
+	// Keys whose states differ: pull the peer's state of those it has, push
+	// ours of those we have.
+	var pull, push [][]byte
+	for _, e := range local {
+		h, ok := remote[string(e.Key)]
+		if !ok || !bytes.Equal(h, e.Hash[:]) {
+			push = append(push, e.Key)
+			if ok {
+				pull = append(pull, e.Key)
+			}
+		}
+		delete(remote, string(e.Key))
+	}
+	for k := range remote {
+		pull = append(pull, []byte(k))
+	}
+	pull, push = pull[:min(len(pull), aeKeysPerPartition)], push[:min(len(push), aeKeysPerPartition)]
+	for i := 0; i < len(pull); i += 256 {
+		batch := pull[i:min(i+256, len(pull))]
+		if err := s.limit.wait(ctx, len(batch)); err != nil {
+			return err
+		}
+		resp, err := s.call(ctx, peer, &Request{Op: OpGet, Keys: batch})
+		if err != nil {
+			return err
+		}
+		var items []Item
+		for j, v := range resp.Values {
+			if v == nil || j >= len(batch) {
+				continue
+			}
+			p, err := ParseRecordKey(batch[j])
+			if err != nil {
+				return err
+			}
+			items = append(items, Item{Table: p.Table, Key: batch[j], Value: v})
+		}
+		if _, err := s.store.Merge(items, true); err != nil {
+			return err
+		}
+		s.stats.RecordsPulled.Add(int64(len(items)))
+	}
+	for i := 0; i < len(push); i += 256 {
+		batch := push[i:min(i+256, len(push))]
+		if err := s.limit.wait(ctx, len(batch)); err != nil {
+			return err
+		}
+		var items []Item
+		for _, k := range batch {
+			v, err := s.store.Get(k)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				continue
+			}
+			p, err := ParseRecordKey(k)
+			if err != nil {
+				return err
+			}
+			items = append(items, Item{Table: p.Table, Key: k, Value: v})
+		}
+		if len(items) == 0 {
+			continue
+		}
+		if _, err := s.call(ctx, peer, &Request{Op: OpMerge, Items: items, Sync: true}); err != nil {
+			return err
+		}
+		s.stats.RecordsPushed.Add(int64(len(items)))
+	}
+	return nil
+}
+
+// AntiEntropy runs rounds every interval until ctx is done, transferring
+// at most perSecond records per second (0: unlimited).
+func (ix *Index) AntiEntropy(ctx context.Context, interval time.Duration, perSecond float64) {
+	s := ix.syncer(perSecond)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.round(ctx, ix.cfg.Placement(), ix.cfg.Alive); err != nil && ctx.Err() == nil {
+			ix.cfg.Logger.Warn("anti-entropy round", "err", err)
+		}
+	}
+}
+
+// AntiEntropyRound runs one round now.
+func (ix *Index) AntiEntropyRound(ctx context.Context) error {
+	return ix.syncer(0).round(ctx, ix.cfg.Placement(), ix.cfg.Alive)
+}
+
+func (ix *Index) syncer(perSecond float64) *syncer {
+	return &syncer{self: ix.cfg.Self, store: ix.cfg.Store, call: ix.call, limit: &limiter{perSecond: perSecond}, stats: &ix.aeStats}
+}
+
+// AEStats returns the node's anti-entropy counters.
+func (ix *Index) AEStats() *AEStats { return &ix.aeStats }
