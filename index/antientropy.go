@@ -36,6 +36,9 @@ type AEStats struct {
 	RecordsPushed       atomic.Int64
 	LastRoundUnixNano   atomic.Int64
 	LastRoundNanos      atomic.Int64
+	// Bytes of requests and replies exchanged, as encoded on the wire.
+	BytesSent, BytesReceived atomic.Int64
+	LastRoundBytes           atomic.Int64
 }
 
 // aeKeysPerPartition bounds the keys repaired in one partition per round,
@@ -86,11 +89,27 @@ type syncer struct {
 	call  caller
 	limit *limiter
 	stats *AEStats
+
+	roundBytes int64
+}
+
+// send calls node and counts the bytes as the wire would carry them.
+func (s *syncer) send(ctx context.Context, node string, req *Request) (*Response, error) {
+	resp, err := s.call(ctx, node, req)
+	s.roundBytes += int64(len(EncodeRequest(req)))
+	s.stats.BytesSent.Add(int64(len(EncodeRequest(req))))
+	if err == nil {
+		n := int64(len(EncodeResponse(resp)))
+		s.roundBytes += n
+		s.stats.BytesReceived.Add(n)
+	}
+	return resp, err
 }
 
 // round compares every partition this node owns with each alive co-owner.
 func (s *syncer) round(ctx context.Context, p Placement, alive func(string) bool) error {
 	start := time.Now()
+	s.roundBytes = 0
 	shared := map[string][]uint16{}
 	var peers []string
 	for part := 0; part < p.Partitions(); part++ {
@@ -117,6 +136,7 @@ func (s *syncer) round(ctx context.Context, p Placement, alive func(string) bool
 	s.stats.Rounds.Add(1)
 	s.stats.LastRoundUnixNano.Store(time.Now().UnixNano())
 	s.stats.LastRoundNanos.Store(int64(time.Since(start)))
+	s.stats.LastRoundBytes.Store(s.roundBytes)
 	return errors.Join(errs...)
 }
 
@@ -132,7 +152,7 @@ func contains(list []string, x string) bool {
 // syncPeer compares the roots of parts with peer and repairs those that
 // differ.
 func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) error {
-	resp, err := s.call(ctx, peer, &Request{Op: OpTreeRoots, Parts: parts})
+	resp, err := s.send(ctx, peer, &Request{Op: OpTreeRoots, Parts: parts})
 	if err != nil {
 		return err
 	}
@@ -160,7 +180,7 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 // syncPartition exchanges the records of part that differ between this
 // node (whose tree is mine) and peer.
 func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mine *Tree) error {
-	resp, err := s.call(ctx, peer, &Request{Op: OpTreeLeaves, Parts: []uint16{part}})
+	resp, err := s.send(ctx, peer, &Request{Op: OpTreeLeaves, Parts: []uint16{part}})
 	if err != nil {
 		return err
 	}
@@ -181,7 +201,7 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 	if err != nil {
 		return err
 	}
-	resp, err = s.call(ctx, peer, &Request{Op: OpLeafEntries, Parts: []uint16{part}, Leaves: leaves})
+	resp, err = s.send(ctx, peer, &Request{Op: OpLeafEntries, Parts: []uint16{part}, Leaves: leaves})
 	if err != nil {
 		return err
 	}
@@ -211,7 +231,7 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 		if err := s.limit.wait(ctx, len(batch)); err != nil {
 			return err
 		}
-		resp, err := s.call(ctx, peer, &Request{Op: OpGet, Keys: batch})
+		resp, err := s.send(ctx, peer, &Request{Op: OpGet, Keys: batch})
 		if err != nil {
 			return err
 		}
@@ -254,7 +274,7 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 		if len(items) == 0 {
 			continue
 		}
-		if _, err := s.call(ctx, peer, &Request{Op: OpMerge, Items: items, Sync: true}); err != nil {
+		if _, err := s.send(ctx, peer, &Request{Op: OpMerge, Items: items, Sync: true}); err != nil {
 			return err
 		}
 		s.stats.RecordsPushed.Add(int64(len(items)))

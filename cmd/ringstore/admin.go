@@ -29,6 +29,20 @@ type clusterStatus struct {
 	Replicas      int            `json:"replicas"`
 	Members       []memberStatus `json:"members"`
 	HintOwners    []string       `json:"hint_owners"`
+	AntiEntropy   aeStatus       `json:"anti_entropy"`
+}
+
+type aeStatus struct {
+	Rounds              int64   `json:"rounds"`
+	PartitionsCompared  int64   `json:"partitions_compared"`
+	PartitionsDiffering int64   `json:"partitions_differing"`
+	RecordsPulled       int64   `json:"records_pulled"`
+	RecordsPushed       int64   `json:"records_pushed"`
+	LastRound           string  `json:"last_round,omitempty"`
+	LastRoundSeconds    float64 `json:"last_round_seconds"`
+	LastRoundBytes      int64   `json:"last_round_bytes"`
+	BytesSent           int64   `json:"bytes_sent"`
+	BytesReceived       int64   `json:"bytes_received"`
 }
 
 type memberStatus struct {
@@ -59,6 +73,15 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 			return nil, err
 		}
 		st.HintOwners = owners
+		ae := ix.AEStats()
+		st.AntiEntropy = aeStatus{
+			Rounds: ae.Rounds.Load(), PartitionsCompared: ae.PartitionsCompared.Load(), PartitionsDiffering: ae.PartitionsDiffering.Load(),
+			RecordsPulled: ae.RecordsPulled.Load(), RecordsPushed: ae.RecordsPushed.Load(), LastRoundSeconds: float64(ae.LastRoundNanos.Load()) / 1e9,
+			LastRoundBytes: ae.LastRoundBytes.Load(), BytesSent: ae.BytesSent.Load(), BytesReceived: ae.BytesReceived.Load(),
+		}
+		if ns := ae.LastRoundUnixNano.Load(); ns > 0 {
+			st.AntiEntropy.LastRound = time.Unix(0, ns).UTC().Format(time.RFC3339)
+		}
 		return json.Marshal(st)
 	})
 	mux.Handle("admin.remove", func(_ context.Context, _ string, body []byte) ([]byte, error) {
@@ -148,6 +171,9 @@ func adminCmd() *cobra.Command {
 			if len(st.HintOwners) > 0 {
 				fmt.Printf("holding hints for: %s\n", strings.Join(st.HintOwners, ", "))
 			}
+			ae := st.AntiEntropy
+			fmt.Printf("anti-entropy: %d rounds (last %s, %.3fs, %d bytes), %d partition comparisons, %d differing, %d records pulled, %d pushed\n",
+				ae.Rounds, ae.LastRound, ae.LastRoundSeconds, ae.LastRoundBytes, ae.PartitionsCompared, ae.PartitionsDiffering, ae.RecordsPulled, ae.RecordsPushed)
 			return nil
 		},
 	}

@@ -42,6 +42,14 @@ type serverOptions struct {
 	partitions                              int
 	weight                                  uint32
 	handoffInterval, keyCacheTTL            time.Duration
+	aeInterval                              time.Duration
+	aeRate                                  float64
+	metricsAddr                             string
+}
+
+// repairCounters counts repairs for metrics.
+type repairCounters struct {
+	records, chunks atomic.Int64
 }
 
 func serverCmd() *cobra.Command {
@@ -76,6 +84,9 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.IntVar(&o.readQuorum, "read-quorum", envInt("RINGSTORE_READ_QUORUM", 0), "replies a read needs (R); 0 means a majority of N [RINGSTORE_READ_QUORUM]")
 	f.IntVar(&o.partitions, "partitions", envInt("RINGSTORE_PARTITIONS", ring.DefaultPartitions), "partitions of the key space, fixed when the cluster is created [RINGSTORE_PARTITIONS]")
 	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", envDuration("RINGSTORE_KEY_CACHE_TTL", 30*time.Second), "how long an access key looked up in the index is trusted; a revoked key stops working within it [RINGSTORE_KEY_CACHE_TTL]")
+	f.DurationVar(&o.aeInterval, "ae-interval", envDuration("RINGSTORE_AE_INTERVAL", 5*time.Second), "how often partition trees are compared with co-owners (anti-entropy) [RINGSTORE_AE_INTERVAL]")
+	f.Float64Var(&o.aeRate, "ae-rate", envFloat("RINGSTORE_AE_RATE", 2000), "records per second anti-entropy may transfer [RINGSTORE_AE_RATE]")
+	f.StringVar(&o.metricsAddr, "metrics-addr", envOr("RINGSTORE_METRICS_ADDR", ""), "address serving Prometheus metrics on /metrics (cluster nodes also serve them on --rpc-addr) [RINGSTORE_METRICS_ADDR]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -84,6 +95,15 @@ func envDuration(name string, def time.Duration) time.Duration {
 	if v, ok := os.LookupEnv(name); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d
+		}
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, ok := os.LookupEnv(name); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
 		}
 	}
 	return def
@@ -220,6 +240,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	layout := current.Load().ring.Layout()
 
 	clock := index.NewClock(nil)
+	repairs := &repairCounters{}
 	var indexTransport index.Transport
 	if transport != nil {
 		indexTransport = index.RPCTransport{RPC: transport}
@@ -235,6 +256,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		W:         o.writeQuorum,
 		R:         o.readQuorum,
 		Logger:    log,
+		OnRepair:  func(_ index.Table, n int) { repairs.records.Add(int64(n)) },
 	})
 	mux.Handle(index.RPCService, index.RPCHandler(store, clock))
 	var chunkRPC rpc.Transport
@@ -245,6 +267,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Self: string(nodeID), Local: chunkStore, RPC: chunkRPC,
 		Placement: func() blobs.Placement { return current.Load().chunks },
 		Alive:     alive, W: o.writeQuorum, Logger: log,
+		OnRepair: func(string) { repairs.chunks.Add(1) },
 	}, mux)
 	verifier := &auth.Verifier{
 		Region: o.region,
@@ -274,9 +297,18 @@ func runServer(ctx context.Context, o serverOptions) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 		return ln.Addr().String(), nil
 	}
+	metrics := metricsHandler(ix, repairs)
 	if cluster {
 		registerAdmin(mux, membership, ix, chunks)
-		if _, err := serve(o.rpcAddr, transport); err != nil {
+		rpcMux := http.NewServeMux()
+		rpcMux.Handle("/rpc/", transport)
+		rpcMux.Handle("/metrics", metrics)
+		if _, err := serve(o.rpcAddr, rpcMux); err != nil {
+			return err
+		}
+	}
+	if o.metricsAddr != "" {
+		if _, err := serve(o.metricsAddr, metrics); err != nil {
 			return err
 		}
 	}
@@ -299,6 +331,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		go func() {
 			defer wg.Done()
 			runHandoff(ctx, o.handoffInterval, ix, chunks, log)
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ix.AntiEntropy(ctx, o.aeInterval, o.aeRate)
 		}()
 	}
 	log.Info("ringstore ready", "endpoint", endpoint, "node", nodeID, "data", o.data, "cluster", cluster,

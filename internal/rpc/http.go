@@ -70,6 +70,10 @@ func checkMac(secret []byte, h http.Header, from, to, service string, status int
 
 // HTTP is the network Transport and its server.
 type HTTP struct {
+	// Stats counts the bytes this node sent and received as a client, per
+	// service.
+	Stats Stats
+
 	Self   string
 	Secret []byte
 	// Resolve returns the RPC address (host:port) of a node.
@@ -117,8 +121,10 @@ func (t *HTTP) Call(ctx context.Context, to, service string, body []byte) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, err)
 	}
+	var reply []byte
+	defer func() { t.Stats.add(service, len(body), len(reply)) }()
 	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	reply, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("rpc %s to %s: read reply: %w", service, to, err)
 	}
