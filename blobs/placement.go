@@ -12,6 +12,10 @@ func (p ringPlacement) ChunkOwners(id ID) []string {
 	return nodeStrings(p.r.OwnersOfDigest(id))
 }
 
+func (p ringPlacement) ChunkWriteSets(id ID) [][]string {
+	return [][]string{p.ChunkOwners(id)}
+}
+
 func (p ringPlacement) ChunkFallbacks(id ID) []string {
 	return nodeStrings(p.r.Fallbacks(p.r.PartitionOfDigest(id), nil))
 }
@@ -22,4 +26,24 @@ func nodeStrings(ids []ring.NodeID) []string {
 		out[i] = string(id)
 	}
 	return out
+}
+
+// ViewPlacement places chunks by a membership view: reads by the read
+// version, writes by every active version, fallbacks by the current one.
+func ViewPlacement(v *ring.View) Placement { return viewPlacement{v} }
+
+type viewPlacement struct{ v *ring.View }
+
+func (p viewPlacement) ChunkOwners(id ID) []string { return nodeStrings(p.v.Read.OwnersOfDigest(id)) }
+
+func (p viewPlacement) ChunkWriteSets(id ID) [][]string {
+	out := make([][]string, len(p.v.Active))
+	for i, r := range p.v.Active {
+		out[i] = nodeStrings(r.OwnersOfDigest(id))
+	}
+	return out
+}
+
+func (p viewPlacement) ChunkFallbacks(id ID) []string {
+	return nodeStrings(p.v.Current.Fallbacks(p.v.Current.PartitionOfDigest(id), nil))
 }

@@ -31,9 +31,11 @@ const (
 	serviceHas = "blob.has"
 )
 
-// Placement maps a chunk to its owners and, in order, its fallbacks.
+// Placement maps a chunk to the owners reads go to, the owner sets writes
+// go to (one per active layout version), and, in order, its fallbacks.
 type Placement interface {
 	ChunkOwners(id ID) []string
+	ChunkWriteSets(id ID) [][]string
 	ChunkFallbacks(id ID) []string
 }
 
@@ -115,25 +117,35 @@ func (r *Replicated) putOn(ctx context.Context, node, owner string, id ID, data 
 }
 
 // Put stores data, whose SHA-256 is id, on the chunk's owners and returns
-// once W of them (or fallbacks standing in for them) have it durably.
+// once W of the owners of every write set (or fallbacks standing in for
+// them) have it durably.
 func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 	p := r.cfg.Placement()
-	owners := p.ChunkOwners(id)
-	need := r.cfg.W
-	if need <= 0 {
-		need = len(owners)/2 + 1
-	}
-	need = min(need, len(owners))
-	if len(owners) == 1 && owners[0] == r.cfg.Self {
+	sets := p.ChunkWriteSets(id)
+	if len(sets) == 1 && len(sets[0]) == 1 && sets[0][0] == r.cfg.Self {
 		_, err := r.cfg.Local.PutID(id, data)
 		return err
+	}
+	need := make([]int, len(sets))
+	var owners []string
+	for i, set := range sets {
+		need[i] = r.cfg.W
+		if need[i] <= 0 {
+			need[i] = len(set)/2 + 1
+		}
+		need[i] = min(need[i], len(set))
+		for _, o := range set {
+			if !slices.Contains(owners, o) {
+				owners = append(owners, o)
+			}
+		}
 	}
 	type result struct {
 		owner string // the owner the target stood for
 		node  string
 		err   error
 	}
-	results := make(chan result, len(owners)*2)
+	results := make(chan result, len(owners)*2+8)
 	used := map[string]bool{}
 	var fallbacks []string
 	fbLoaded, fbNext := false, 0
@@ -145,16 +157,19 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 		for fbNext < len(fallbacks) {
 			n := fallbacks[fbNext]
 			fbNext++
-			if r.cfg.Alive(n) && !used[n] {
+			if r.cfg.Alive(n) && !used[n] && !slices.Contains(owners, n) {
 				return n, true
 			}
 		}
 		return "", false
 	}
+	acked := map[string]bool{}
+	pending := map[string]int{}
 	outstanding := 0
 	launch := func(node, owner string) {
 		used[node] = true
 		outstanding++
+		pending[owner]++
 		hintFor := ""
 		if node != owner {
 			hintFor = owner
@@ -170,26 +185,54 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 			launch(fb, o)
 		}
 	}
-	acks := 0
 	var errs []error
+	// done reports success (true, nil), failure (true, err) or neither.
+	done := func() (bool, error) {
+		ok := true
+		for i, set := range sets {
+			acks, possible := 0, 0
+			for _, o := range set {
+				if acked[o] {
+					acks++
+					possible++
+				} else if pending[o] > 0 {
+					possible++
+				}
+			}
+			if possible < need[i] {
+				return true, fmt.Errorf("put chunk %s: %w (%d of %d): %w", id, ErrQuorum, acks, need[i], errors.Join(errs...))
+			}
+			if acks < need[i] {
+				ok = false
+			}
+		}
+		return ok, nil
+	}
+	if fin, err := done(); fin {
+		return err
+	}
 	for outstanding > 0 {
 		res := <-results
 		outstanding--
+		pending[res.owner]--
 		if res.err == nil {
-			acks++
-			if acks >= need {
-				// The remaining writes finish in the background; they are
-				// extra copies, and the results channel is buffered.
-				return nil
+			acked[res.owner] = true
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %w", res.node, res.err))
+			if !acked[res.owner] {
+				if fb, ok := nextFallback(); ok {
+					launch(fb, res.owner)
+				}
 			}
-			continue
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", res.node, res.err))
-		if fb, ok := nextFallback(); ok {
-			launch(fb, res.owner)
+		// The writes still in flight finish in the background into the
+		// buffered channel; they are extra copies.
+		if fin, err := done(); fin {
+			return err
 		}
 	}
-	return fmt.Errorf("put chunk %s: %w (%d of %d): %w", id, ErrQuorum, acks, need, errors.Join(errs...))
+	_, err := done()
+	return err
 }
 
 // Get returns the chunk's verified bytes, read from this node when it holds
@@ -395,4 +438,129 @@ func (r *Replicated) Handoff(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// SyncMoved copies the chunks this node holds to the owners that gained
+// them in the current layout version, while data moves after a layout
+// change. It fails (to be retried) when an owner cannot be reached.
+func (r *Replicated) SyncMoved(ctx context.Context) error {
+	p := r.cfg.Placement()
+	var errs []error
+	err := r.cfg.Local.Walk(func(id ID, _ int64, _ time.Time) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		sets := p.ChunkWriteSets(id)
+		if len(sets) < 2 {
+			return true
+		}
+		cur := sets[len(sets)-1]
+		for _, o := range cur {
+			if o == r.cfg.Self {
+				continue
+			}
+			gained := true
+			for _, old := range sets[:len(sets)-1] {
+				if slices.Contains(old, o) {
+					gained = false
+				}
+			}
+			if !gained {
+				continue
+			}
+			if err := r.ensureOn(ctx, o, id); err != nil {
+				errs = append(errs, err)
+				return len(errs) < 10
+			}
+		}
+		return true
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// ensureOn copies a local chunk to node unless it has it.
+func (r *Replicated) ensureOn(ctx context.Context, node string, id ID) error {
+	b, err := r.call(ctx, node, serviceHas, id[:])
+	if err != nil {
+		return fmt.Errorf("chunk %s on %s: %w", id, node, err)
+	}
+	if len(b) == 1 && b[0] == 1 {
+		return nil
+	}
+	data, err := r.cfg.Local.Get(id, nil)
+	if err != nil {
+		return err
+	}
+	return r.putOn(ctx, node, "", id, data)
+}
+
+// DropUnowned deletes the local chunks of partitions this node owns in no
+// active layout version and holds no hint for, once a write quorum of the
+// current owners has each. It returns the number deleted.
+func (r *Replicated) DropUnowned(ctx context.Context) (int, error) {
+	p := r.cfg.Placement()
+	hinted := map[ID]bool{}
+	root := filepath.Join(r.cfg.Local.Dir(), "hints")
+	if owners, err := os.ReadDir(root); err == nil {
+		for _, od := range owners {
+			entries, _ := os.ReadDir(filepath.Join(root, od.Name()))
+			for _, e := range entries {
+				var id ID
+				if b, err := hex.DecodeString(e.Name()); err == nil && len(b) == len(id) {
+					copy(id[:], b)
+					hinted[id] = true
+				}
+			}
+		}
+	}
+	n := 0
+	var firstErr error
+	err := r.cfg.Local.Walk(func(id ID, _ int64, _ time.Time) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		sets := p.ChunkWriteSets(id)
+		for _, set := range sets {
+			if slices.Contains(set, r.cfg.Self) {
+				return true
+			}
+		}
+		if hinted[id] {
+			return true
+		}
+		cur := sets[len(sets)-1]
+		need := r.cfg.W
+		if need <= 0 {
+			need = len(cur)/2 + 1
+		}
+		need = min(need, len(cur))
+		have := 0
+		for _, o := range cur {
+			if err := r.ensureOn(ctx, o, id); err == nil {
+				have++
+			}
+		}
+		if have < need {
+			return true
+		}
+		deleted, err := r.cfg.Local.Delete(id, func(time.Time) bool { return true })
+		if err != nil {
+			firstErr = err
+			return false
+		}
+		if deleted {
+			n++
+		}
+		return true
+	})
+	if err == nil {
+		err = firstErr
+	}
+	return n, err
 }

@@ -183,6 +183,9 @@ type chunkPlacement struct{}
 
 func (chunkPlacement) ChunkOwners(blobs.ID) []string    { return []string{"n1"} }
 func (chunkPlacement) ChunkFallbacks(blobs.ID) []string { return nil }
+func (chunkPlacement) ChunkWriteSets(blobs.ID) [][]string {
+	return [][]string{{"n1"}}
+}
 
 // metaHeader reads user metadata as S3 sends it: a lower-case header name.
 func metaHeader(h http.Header, name string) string {

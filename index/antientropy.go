@@ -91,6 +91,11 @@ type syncer struct {
 	stats *AEStats
 
 	roundBytes int64
+	// truncated is set when a partition had more differences than one
+	// exchange repairs.
+	truncated bool
+	// confirm is how long differences must persist to be repaired.
+	confirm time.Duration
 }
 
 // send calls node and counts the bytes as the wire would carry them.
@@ -159,6 +164,12 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 	if len(resp.Values) != len(parts) {
 		return fmt.Errorf("peer sent %d roots for %d partitions", len(resp.Values), len(parts))
 	}
+	type pending struct {
+		part       uint16
+		leaves     []byte
+		pull, push []keyState
+	}
+	var work []pending
 	for i, part := range parts {
 		s.stats.PartitionsCompared.Add(1)
 		t, err := s.store.Tree(part)
@@ -170,22 +181,59 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 			continue
 		}
 		s.stats.PartitionsDiffering.Add(1)
-		if err := s.syncPartition(ctx, peer, part, t); err != nil {
+		leaves, err := s.differingLeaves(ctx, peer, part, t)
+		if err != nil {
 			return fmt.Errorf("partition %d: %w", part, err)
+		}
+		if len(leaves) == 0 {
+			continue
+		}
+		pull, push, err := s.differences(ctx, peer, part, leaves)
+		if err != nil {
+			return fmt.Errorf("partition %d: %w", part, err)
+		}
+		if len(pull)+len(push) > 0 {
+			work = append(work, pending{part, leaves, pull, push})
+		}
+	}
+	if len(work) == 0 {
+		return nil
+	}
+	if s.confirm > 0 {
+		// Writes in flight reach replicas a few milliseconds apart, so a busy
+		// partition always differs a little. Only differences that are still
+		// there, unchanged, a moment later are repaired: the rest are the
+		// writes replicating themselves.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.confirm):
+		}
+		for i := range work {
+			pull, push, err := s.differences(ctx, peer, work[i].part, work[i].leaves)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", work[i].part, err)
+			}
+			work[i].pull, work[i].push = stable(work[i].pull, pull), stable(work[i].push, push)
+		}
+	}
+	for _, w := range work {
+		if err := s.exchange(ctx, peer, w.pull, w.push); err != nil {
+			return fmt.Errorf("partition %d: %w", w.part, err)
 		}
 	}
 	return nil
 }
 
-// syncPartition exchanges the records of part that differ between this
-// node (whose tree is mine) and peer.
-func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mine *Tree) error {
+// differingLeaves returns the leaves of part where peer's tree differs
+// from mine.
+func (s *syncer) differingLeaves(ctx context.Context, peer string, part uint16, mine *Tree) ([]byte, error) {
 	resp, err := s.send(ctx, peer, &Request{Op: OpTreeLeaves, Parts: []uint16{part}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(resp.Values) != 1 || len(resp.Values[0]) != treeLeaves*hashBytes {
-		return errors.New("peer sent a malformed tree")
+		return nil, errors.New("peer sent a malformed tree")
 	}
 	theirs := resp.Values[0]
 	var leaves []byte
@@ -194,40 +242,18 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 			leaves = append(leaves, byte(i))
 		}
 	}
-	if len(leaves) == 0 {
-		return nil
-	}
-	local, err := s.store.LeafEntries(part, leaves)
-	if err != nil {
-		return err
-	}
-	resp, err = s.send(ctx, peer, &Request{Op: OpLeafEntries, Parts: []uint16{part}, Leaves: leaves})
-	if err != nil {
-		return err
-	}
-	remote := map[string][]byte{}
-	for _, kv := range resp.Range {
-		remote[string(kv.Key)] = kv.Value
-	}
-	// Keys whose states differ: pull the peer's state of those it has, push
-	// ours of those we have.
-	var pull, push [][]byte
-	for _, e := range local {
-		h, ok := remote[string(e.Key)]
-		if !ok || !bytes.Equal(h, e.Hash[:]) {
-			push = append(push, e.Key)
-			if ok {
-				pull = append(pull, e.Key)
-			}
-		}
-		delete(remote, string(e.Key))
-	}
-	for k := range remote {
-		pull = append(pull, []byte(k))
+	return leaves, nil
+}
+
+// exchange pulls the peer's states of pull and pushes ours of push; both
+// sides merge.
+func (s *syncer) exchange(ctx context.Context, peer string, pull, push []keyState) error {
+	if len(pull) > aeKeysPerPartition || len(push) > aeKeysPerPartition {
+		s.truncated = true
 	}
 	pull, push = pull[:min(len(pull), aeKeysPerPartition)], push[:min(len(push), aeKeysPerPartition)]
 	for i := 0; i < len(pull); i += 256 {
-		batch := pull[i:min(i+256, len(pull))]
+		batch := keysOf(pull[i:min(i+256, len(pull))])
 		if err := s.limit.wait(ctx, len(batch)); err != nil {
 			return err
 		}
@@ -252,7 +278,7 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 		s.stats.RecordsPulled.Add(int64(len(items)))
 	}
 	for i := 0; i < len(push); i += 256 {
-		batch := push[i:min(i+256, len(push))]
+		batch := keysOf(push[i:min(i+256, len(push))])
 		if err := s.limit.wait(ctx, len(batch)); err != nil {
 			return err
 		}
@@ -282,6 +308,68 @@ func (s *syncer) syncPartition(ctx context.Context, peer string, part uint16, mi
 	return nil
 }
 
+// keyState is a key with the hashes of its state on each side.
+type keyState struct {
+	key           []byte
+	local, theirs string
+}
+
+// differences lists the keys of the given leaves whose states differ
+// between this node and peer: those to pull (the peer has a state) and
+// those to push (this node has one).
+func (s *syncer) differences(ctx context.Context, peer string, part uint16, leaves []byte) (pull, push []keyState, err error) {
+	local, err := s.store.LeafEntries(part, leaves)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := s.send(ctx, peer, &Request{Op: OpLeafEntries, Parts: []uint16{part}, Leaves: leaves})
+	if err != nil {
+		return nil, nil, err
+	}
+	remote := map[string][]byte{}
+	for _, kv := range resp.Range {
+		remote[string(kv.Key)] = kv.Value
+	}
+	for _, e := range local {
+		h, ok := remote[string(e.Key)]
+		if !ok || !bytes.Equal(h, e.Hash[:]) {
+			ks := keyState{key: e.Key, local: string(e.Hash[:]), theirs: string(h)}
+			push = append(push, ks)
+			if ok {
+				pull = append(pull, ks)
+			}
+		}
+		delete(remote, string(e.Key))
+	}
+	for k, h := range remote {
+		pull = append(pull, keyState{key: []byte(k), theirs: string(h)})
+	}
+	return pull, push, nil
+}
+
+func keysOf(ks []keyState) [][]byte {
+	out := make([][]byte, len(ks))
+	for i, k := range ks {
+		out[i] = k.key
+	}
+	return out
+}
+
+// stable keeps the keys of a whose states are the same in b.
+func stable(a, b []keyState) []keyState {
+	seen := make(map[string]keyState, len(b))
+	for _, k := range b {
+		seen[string(k.key)] = k
+	}
+	var out []keyState
+	for _, k := range a {
+		if o, ok := seen[string(k.key)]; ok && o.local == k.local && o.theirs == k.theirs {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // AntiEntropy runs rounds every interval until ctx is done, transferring
 // at most perSecond records per second (0: unlimited).
 func (ix *Index) AntiEntropy(ctx context.Context, interval time.Duration, perSecond float64) {
@@ -306,7 +394,7 @@ func (ix *Index) AntiEntropyRound(ctx context.Context) error {
 }
 
 func (ix *Index) syncer(perSecond float64) *syncer {
-	return &syncer{self: ix.cfg.Self, store: ix.cfg.Store, call: ix.call, limit: &limiter{perSecond: perSecond}, stats: &ix.aeStats}
+	return &syncer{self: ix.cfg.Self, store: ix.cfg.Store, call: ix.call, limit: &limiter{perSecond: perSecond}, stats: &ix.aeStats, confirm: ix.cfg.AEConfirm}
 }
 
 // AEStats returns the node's anti-entropy counters.

@@ -11,12 +11,15 @@ import (
 )
 
 // Placement is what the index needs of the ring: the partition of a
-// placement key, the preference list of a partition, and the fallbacks to
-// use, in order, when owners are unreachable.
+// placement key, the owners reads go to, the owner sets writes go to (one
+// per active layout version: more than one while data moves after a
+// layout change), and the fallbacks to use, in order, when owners are
+// unreachable.
 type Placement interface {
 	Partition(pk []byte) uint16
 	BlobPartition(id BlobID) uint16
 	Owners(p uint16) []string
+	WriteSets(p uint16) [][]string
 	Fallbacks(p uint16) []string
 	Partitions() int
 }
@@ -42,6 +45,9 @@ type Config struct {
 	Logger         *slog.Logger
 	// OnRepair, if set, counts records sent by read repair.
 	OnRepair func(t Table, n int)
+	// AEConfirm is how long a difference anti-entropy finds must persist,
+	// unchanged, before it is repaired; 0 repairs at once.
+	AEConfirm time.Duration
 }
 
 // Index coordinates quorum reads and writes of records. Any node
@@ -113,6 +119,7 @@ func (ix *Index) view(part uint16) view {
 	p := ix.cfg.Placement()
 	return view{
 		owners:    p.Owners(part),
+		sets:      p.WriteSets(part),
 		fallbacks: func() []string { return p.Fallbacks(part) },
 		alive:     ix.cfg.Alive,
 	}

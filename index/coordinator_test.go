@@ -26,11 +26,12 @@ type staticPlacement struct {
 	owners []string
 }
 
-func (p staticPlacement) Partition(pk []byte) uint16     { return uint16(len(pk)) % 16 }
-func (p staticPlacement) BlobPartition(id BlobID) uint16 { return uint16(id[0]) % 16 }
-func (p staticPlacement) Owners(part uint16) []string    { return p.owners }
-func (p staticPlacement) Fallbacks(part uint16) []string { return nil }
-func (p staticPlacement) Partitions() int                { return 16 }
+func (p staticPlacement) Partition(pk []byte) uint16       { return uint16(len(pk)) % 16 }
+func (p staticPlacement) BlobPartition(id BlobID) uint16   { return uint16(id[0]) % 16 }
+func (p staticPlacement) Owners(part uint16) []string      { return p.owners }
+func (p staticPlacement) Fallbacks(part uint16) []string   { return nil }
+func (p staticPlacement) WriteSets(part uint16) [][]string { return [][]string{p.owners} }
+func (p staticPlacement) Partitions() int                  { return 16 }
 
 // loopback delivers requests straight to in-process stores; nodes in down
 // fail.

@@ -49,9 +49,18 @@ type machine interface {
 
 // view is what a machine knows of the cluster for one partition.
 type view struct {
-	owners    []string
+	owners    []string        // reads go to these
+	sets      [][]string      // writes go to all of these; nil means {owners}
 	fallbacks func() []string // computed only when needed
 	alive     func(string) bool
+}
+
+// writeSets returns the owner sets writes must reach.
+func (v view) writeSets() [][]string {
+	if len(v.sets) == 0 {
+		return [][]string{v.owners}
+	}
+	return v.sets
 }
 
 // targets tracks the nodes of one operation and hands out fallbacks.
@@ -121,53 +130,115 @@ func (t *targets) replace(id int, req *Request) []send {
 	return nil
 }
 
-// writeMachine merges items into W targets.
+// writeMachine merges items into the owners of every write set (one set
+// per active layout version) and succeeds once each set has a write
+// quorum of acknowledgements, a fallback's counting for the owner it
+// stands in for.
 type writeMachine struct {
 	targets
-	req  *Request
-	need int
-	acks int
-	done bool
-	err  error
-	errs []error
+	req     *Request
+	sets    [][]string
+	need    []int
+	acked   map[string]bool // owner -> acknowledged, directly or by a fallback
+	pending map[string]int  // owner -> targets in flight for it
+	done    bool
+	err     error
+	errs    []error
 }
 
 func newWrite(v view, items []Item, w int) *writeMachine {
-	return &writeMachine{
+	m := &writeMachine{
 		targets: targets{v: v},
 		req:     &Request{Op: OpMerge, Items: items, Sync: true},
-		need:    min(w, len(v.owners)),
+		sets:    v.writeSets(),
+		acked:   map[string]bool{},
+		pending: map[string]int{},
 	}
+	for _, set := range m.sets {
+		m.need = append(m.need, min(w, len(set)))
+	}
+	return m
 }
 
 func (m *writeMachine) start() []send {
-	out := m.initial(m.req)
+	var out []send
+	seen := map[string]bool{}
+	for _, set := range m.sets {
+		for _, o := range set {
+			if seen[o] {
+				continue
+			}
+			seen[o] = true
+			if m.v.alive(o) {
+				out = append(out, m.add(target{node: o}, m.req))
+				m.pending[o]++
+			} else if fb, ok := m.fallback(); ok {
+				out = append(out, m.add(target{node: fb, forOwner: o}, m.req))
+				m.pending[o]++
+			}
+		}
+	}
 	m.check()
 	return out
+}
+
+func (m *writeMachine) ownerOf(id int) string {
+	if t := m.list[id]; t.forOwner != "" {
+		return t.forOwner
+	}
+	return m.list[id].node
 }
 
 func (m *writeMachine) step(r reply) []send {
 	m.outstanding--
+	owner := m.ownerOf(r.id)
+	m.pending[owner]--
 	if m.done {
 		return nil
 	}
 	if r.err == nil {
-		m.acks++
-		if m.acks >= m.need {
-			m.done = true
-		}
+		m.acked[owner] = true
+		m.check()
 		return nil
 	}
 	m.errs = append(m.errs, fmt.Errorf("%s: %w", m.list[r.id].node, r.err))
-	out := m.replace(r.id, m.req)
+	var out []send
+	if !m.acked[owner] {
+		out = m.replace(r.id, m.req)
+		m.pending[owner] += len(out)
+	}
 	m.check()
 	return out
 }
 
+// check finishes the machine when every set has its quorum, or when some
+// set can no longer reach it.
 func (m *writeMachine) check() {
-	if !m.done && m.acks+m.outstanding < m.need {
+	if m.done {
+		return
+	}
+	satisfied := true
+	for i, set := range m.sets {
+		acks, possible := 0, 0
+		for _, o := range set {
+			if m.acked[o] {
+				acks++
+				possible++
+			} else if m.pending[o] > 0 {
+				possible++
+			}
+		}
+		if possible < m.need[i] {
+			m.done = true
+			m.err = fmt.Errorf("%w: %d of %d acknowledgements: %w", ErrQuorum, acks, m.need[i], errors.Join(m.errs...))
+			return
+		}
+		if acks < m.need[i] {
+			satisfied = false
+		}
+	}
+	if satisfied {
 		m.done = true
-		m.err = fmt.Errorf("%w: %d of %d acknowledgements: %w", ErrQuorum, m.acks, m.need, errors.Join(m.errs...))
 	}
 }
 

@@ -54,31 +54,36 @@ func gossipPort(t testing.TB, host string) string {
 func startCluster(t *testing.T, n int) []*clusterNode {
 	t.Helper()
 	var nodes []*clusterNode
-	var seed string
 	for i := 0; i < n; i++ {
-		host := fmt.Sprintf("127.0.0.%d", i+1)
-		node := &clusterNode{
-			rpc:    host + ":" + gossipPort(t, host),
-			gossip: host + ":" + gossipPort(t, host),
-		}
-		env := []string{
-			"RINGSTORE_CLUSTER_SECRET=" + clusterSecret,
-			"RINGSTORE_RPC_ADDR=" + node.rpc,
-			"RINGSTORE_GOSSIP_ADDR=" + node.gossip,
-			fmt.Sprintf("RINGSTORE_ZONE=zone-%d", i%3),
-			"RINGSTORE_HANDOFF_INTERVAL=500ms",
-			"RINGSTORE_KEY_CACHE_TTL=500ms",
-		}
-		if seed != "" {
-			env = append(env, "RINGSTORE_JOIN="+seed)
-		} else {
-			seed = node.gossip
-		}
-		node.Server = startServer(t, ServerOptions{Host: host, Env: env, LogLevel: "info"})
-		nodes = append(nodes, node)
+		nodes = append(nodes, addNode(t, nodes, i))
 	}
 	waitAlive(t, nodes, n)
 	return nodes
+}
+
+// addNode starts node i (on 127.0.0.i+1), joining nodes[0] if there is one.
+func addNode(t *testing.T, nodes []*clusterNode, i int) *clusterNode {
+	t.Helper()
+	host := fmt.Sprintf("127.0.0.%d", i+1)
+	node := &clusterNode{
+		rpc:    host + ":" + gossipPort(t, host),
+		gossip: host + ":" + gossipPort(t, host),
+	}
+	env := []string{
+		"RINGSTORE_CLUSTER_SECRET=" + clusterSecret,
+		"RINGSTORE_RPC_ADDR=" + node.rpc,
+		"RINGSTORE_GOSSIP_ADDR=" + node.gossip,
+		fmt.Sprintf("RINGSTORE_ZONE=zone-%d", i%3),
+		"RINGSTORE_HANDOFF_INTERVAL=500ms",
+		"RINGSTORE_KEY_CACHE_TTL=500ms",
+		"RINGSTORE_SETTLE_DELAY=1s",
+		"RINGSTORE_AE_INTERVAL=1s",
+	}
+	if len(nodes) > 0 {
+		env = append(env, "RINGSTORE_JOIN="+nodes[0].gossip)
+	}
+	node.Server = startServer(t, ServerOptions{Host: host, Env: env, LogLevel: "info"})
+	return node
 }
 
 // waitAlive waits until the first node's admin status lists want members,
@@ -265,3 +270,140 @@ func TestClusterAccessKeys(t *testing.T) {
 }
 
 func TestCluster5(t *testing.T) { testCluster(t, 5) }
+
+// waitSettled waits until node's status shows want members and no data
+// move in progress.
+func waitSettled(t *testing.T, node *clusterNode, want int, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var out string
+	for time.Now().Before(deadline) {
+		out = admin(t, node, "status")
+		members := 0
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, " alive ") || strings.Contains(line, " unreachable ") || strings.Contains(line, "leaving") {
+				members++
+			}
+		}
+		if members == want && !strings.Contains(out, "data moving") && !strings.Contains(out, "leaving") {
+			return out
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("cluster did not settle at %d members within %v; last status:\n%s", want, within, out)
+	return ""
+}
+
+// TestClusterGrowShrink grows a loaded 3-node cluster to 5 and shrinks it
+// back to 3 while clients read and write. Every failed request is retried
+// once after a short pause and must then succeed; at the end every
+// acknowledged object reads back right through every remaining node.
+func TestClusterGrowShrink(t *testing.T) {
+	nodes := startCluster(t, 3)
+	bucket := bucketName(t)
+	c0 := minioClient(t, nodes[0].Server)
+	if err := c0.MakeBucket(testCtx(t, time.Minute), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(35, 53))
+	objs := putObjects(t, c0, bucket, "before", 40, r)
+
+	var mu sync.Mutex
+	acked := append([]written(nil), objs...)
+	var failures []string
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := minioClient(t, nodes[w].Server)
+			rr := rand.New(rand.NewPCG(uint64(w), 77))
+			retry := func(what string, op func() error) {
+				if err := op(); err == nil {
+					return
+				}
+				time.Sleep(500 * time.Millisecond)
+				if err := op(); err != nil && ctx.Err() == nil {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s: %v", what, err))
+					mu.Unlock()
+				}
+			}
+			for i := 0; ctx.Err() == nil; i++ {
+				data := make([]byte, []int{100, 4 << 10, 1<<20 + 5}[rr.IntN(3)])
+				for j := range data {
+					data[j] = byte(rr.Uint32())
+				}
+				key := fmt.Sprintf("during/w%d-%05d", w, i)
+				okPut := false
+				retry("put "+key, func() error {
+					_, err := c.PutObject(context.Background(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+					okPut = err == nil
+					return err
+				})
+				if okPut {
+					mu.Lock()
+					acked = append(acked, written{key, data})
+					mu.Unlock()
+				}
+				mu.Lock()
+				probe := acked[rr.IntN(len(acked))]
+				mu.Unlock()
+				retry("get "+probe.key, func() error {
+					obj, err := c.GetObject(context.Background(), bucket, probe.key, minio.GetObjectOptions{})
+					if err != nil {
+						return err
+					}
+					defer obj.Close()
+					got, err := io.ReadAll(obj)
+					if err != nil {
+						return err
+					}
+					if !bytes.Equal(got, probe.data) {
+						return fmt.Errorf("read %d bytes that differ from the %d written", len(got), len(probe.data))
+					}
+					return nil
+				})
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	nodes = append(nodes, addNode(t, nodes, 3))
+	nodes = append(nodes, addNode(t, nodes, 4))
+	grown := waitSettled(t, nodes[0], 5, 90*time.Second)
+	t.Logf("grown to 5:\n%s", grown)
+	for _, leaving := range nodes[3:] {
+		admin(t, nodes[0], "node", "remove", nodeID(t, leaving))
+	}
+	shrunk := waitSettled(t, nodes[0], 3, 90*time.Second)
+	t.Logf("shrunk to 3:\n%s", shrunk)
+	for _, leaving := range nodes[3:] {
+		leaving.Stop()
+	}
+	time.Sleep(time.Second)
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed even after a retry, first: %s", len(failures), failures[0])
+	}
+	t.Logf("%d objects acknowledged in all", len(acked))
+	checkEverywhere(t, nodes[:3], bucket, acked)
+}
+
+// nodeID reads a node's id from its log ("ringstore ready ... node=ID").
+func nodeID(t *testing.T, n *clusterNode) string {
+	t.Helper()
+	for _, line := range strings.Split(n.Log(), "\n") {
+		if i := strings.Index(line, " node="); i >= 0 && strings.Contains(line, "ringstore ready") {
+			f := strings.Fields(line[i+6:])
+			if len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	t.Fatal("no node id in the log")
+	return ""
+}

@@ -19,6 +19,9 @@ type ClusterLayout struct {
 	Layout     Layout
 	Assignment *Assignment
 	Removed    []NodeID
+	// History holds earlier versions that may still be active while data
+	// moves (see history.go), oldest first.
+	History []LayoutVersion
 }
 
 // NewClusterLayout starts a cluster whose first member is m.
@@ -30,14 +33,19 @@ func NewClusterLayout(m Member, partitions, replicas int) (*ClusterLayout, error
 	return &ClusterLayout{Layout: l, Assignment: Assign(nil, l)}, nil
 }
 
-// With returns the layout with m added (or updated).
-func (c *ClusterLayout) With(m Member) *ClusterLayout {
+// With returns the layout with m added (or updated); retired is the
+// trackers' retirement point, below which history is dropped.
+func (c *ClusterLayout) With(m Member, retired uint64) *ClusterLayout {
 	l := c.Layout.WithMember(m)
-	return &ClusterLayout{Layout: l, Assignment: Assign(c.Assignment, l), Removed: slices.DeleteFunc(slices.Clone(c.Removed), func(id NodeID) bool { return id == m.ID })}
+	return &ClusterLayout{
+		Layout: l, Assignment: Assign(c.Assignment, l),
+		Removed: slices.DeleteFunc(slices.Clone(c.Removed), func(id NodeID) bool { return id == m.ID }),
+		History: c.withHistory(retired),
+	}
 }
 
 // Without returns the layout with id removed for good.
-func (c *ClusterLayout) Without(id NodeID) (*ClusterLayout, error) {
+func (c *ClusterLayout) Without(id NodeID, retired uint64) (*ClusterLayout, error) {
 	if _, ok := c.Layout.Member(id); !ok {
 		return nil, fmt.Errorf("node %s is not in the layout", id)
 	}
@@ -47,7 +55,7 @@ func (c *ClusterLayout) Without(id NodeID) (*ClusterLayout, error) {
 	l := c.Layout.WithoutMember(id)
 	removed := append(slices.Clone(c.Removed), id)
 	slices.Sort(removed)
-	return &ClusterLayout{Layout: l, Assignment: Assign(c.Assignment, l), Removed: slices.Compact(removed)}, nil
+	return &ClusterLayout{Layout: l, Assignment: Assign(c.Assignment, l), Removed: slices.Compact(removed), History: c.withHistory(retired)}, nil
 }
 
 // IsRemoved reports whether id was removed from the cluster.
@@ -75,7 +83,11 @@ func (c *ClusterLayout) MarshalBinary() ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(id)))
 		out = append(out, id...)
 	}
-	return out, nil
+	hb, err := marshalVersions(c.History)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, hb...), nil
 }
 
 // UnmarshalBinary decodes a cluster layout and checks it.
@@ -116,6 +128,11 @@ func (c *ClusterLayout) UnmarshalBinary(b []byte) error {
 			return err
 		}
 		out.Removed = append(out.Removed, NodeID(id))
+	}
+	if len(b) > 0 {
+		if out.History, err = unmarshalVersions(b); err != nil {
+			return fmt.Errorf("cluster layout: %w", err)
+		}
 	}
 	if _, err := out.Ring(); err != nil {
 		return fmt.Errorf("cluster layout: %w", err)

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,12 +31,28 @@ import (
 type Membership struct {
 	cfg MembershipConfig
 
-	mu      sync.Mutex // guards the following fields
-	ml      *memberlist.Memberlist
-	current *ClusterLayout
-	ring    *Ring
-	alive   map[string]bool
-	addrs   map[string]NodeMeta
+	mu       sync.Mutex // guards the following fields
+	ml       *memberlist.Memberlist
+	current  *ClusterLayout
+	trackers *Trackers
+	view     *View
+	alive    map[string]bool
+	addrs    map[string]NodeMeta
+	// changedAt is when the current layout was adopted and readAt when the
+	// read version last moved; acknowledgements wait SettleDelay past them.
+	changedAt, readAt time.Time
+	stop              chan struct{}
+}
+
+// View is the placement a node uses at one moment: the rings of the
+// active layout versions (oldest first; writes go to all of them), the
+// ring reads use, and the current ring.
+type View struct {
+	Active  []*Ring
+	Read    *Ring
+	Current *Ring
+	// Moving is true while more than one version is active.
+	Moving bool
 }
 
 // NodeMeta is what a node tells others about itself through gossip.
@@ -66,12 +83,21 @@ type MembershipConfig struct {
 	Stored *ClusterLayout
 	// Partitions and Replicas shape a new cluster.
 	Partitions, Replicas int
+	// StoredTrackers are the trackers this node persisted, or nil.
+	StoredTrackers *Trackers
 	// Save persists a layout before the node adopts it.
 	Save func(*ClusterLayout) error
-	// OnChange is called with each newly adopted ring.
-	OnChange func(*Ring)
-	S3Addr   string
-	Logger   *slog.Logger
+	// SaveTrackers persists the trackers before they are announced.
+	SaveTrackers func(*Trackers) error
+	// OnChange is called with each new placement view: a new layout, or a
+	// step of a data move.
+	OnChange func(*View)
+	// SettleDelay is how long after a change this node waits before
+	// acknowledging it (so its requests started under the old view have
+	// finished); 0 means 10s.
+	SettleDelay time.Duration
+	S3Addr      string
+	Logger      *slog.Logger
 	// Fast shortens memberlist's timers for tests on one machine.
 	Fast bool
 }
@@ -84,7 +110,13 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Membership{cfg: cfg, alive: map[string]bool{string(cfg.Self): true}, addrs: map[string]NodeMeta{}}
+	if cfg.SettleDelay == 0 {
+		cfg.SettleDelay = 10 * time.Second
+	}
+	m := &Membership{cfg: cfg, alive: map[string]bool{string(cfg.Self): true}, addrs: map[string]NodeMeta{}, trackers: NewTrackers(), stop: make(chan struct{})}
+	if cfg.StoredTrackers != nil {
+		m.trackers.Merge(cfg.StoredTrackers)
+	}
 	switch {
 	case cfg.Stored != nil:
 		if err := m.adopt(cfg.Stored, false); err != nil {
@@ -173,6 +205,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		}
 	}
 	m.ensureMember()
+	go m.tickLoop()
 	return m, nil
 }
 
@@ -187,7 +220,60 @@ func (m *Membership) Current() *ClusterLayout {
 func (m *Membership) Ring() *Ring {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ring
+	if m.view == nil {
+		return nil
+	}
+	return m.view.Current
+}
+
+// View returns the placement view.
+func (m *Membership) View() *View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.view
+}
+
+// Trackers returns a copy of the data-move trackers.
+func (m *Membership) Trackers() *Trackers {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.trackers.Clone()
+}
+
+// computeViewLocked derives the view from the layout and trackers.
+func (m *Membership) computeViewLocked() (*View, error) {
+	active := m.current.Active(m.trackers)
+	v := &View{Moving: len(active) > 1}
+	for _, a := range active {
+		r, err := a.Ring()
+		if err != nil {
+			return nil, err
+		}
+		v.Active = append(v.Active, r)
+	}
+	v.Current = v.Active[len(v.Active)-1]
+	read := m.current.ReadVersion(m.trackers)
+	for i, a := range active {
+		if a.Version() == read.Version() {
+			v.Read = v.Active[i]
+		}
+	}
+	return v, nil
+}
+
+// refreshLocked recomputes the view and reports whether it changed.
+func (m *Membership) refreshLocked() (*View, bool, error) {
+	v, err := m.computeViewLocked()
+	if err != nil {
+		return nil, false, err
+	}
+	old := m.view
+	m.view = v
+	changed := old == nil || old.Read.Version() != v.Read.Version() || len(old.Active) != len(v.Active) || old.Current.Version() != v.Current.Version()
+	if changed && (old == nil || old.Read.Version() != v.Read.Version()) {
+		m.readAt = time.Now()
+	}
+	return v, changed, nil
 }
 
 // Alive reports whether node is reachable as far as gossip knows.
@@ -220,8 +306,7 @@ func (m *Membership) Status() []MemberStatus {
 
 // adopt persists and installs l if it is newer than the current layout.
 func (m *Membership) adopt(l *ClusterLayout, announce bool) error {
-	rg, err := l.Ring()
-	if err != nil {
+	if _, err := l.Ring(); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -235,30 +320,58 @@ func (m *Membership) adopt(l *ClusterLayout, announce bool) error {
 			return fmt.Errorf("persist layout: %w", err)
 		}
 	}
-	m.current, m.ring = l, rg
+	m.current = l
+	m.changedAt = time.Now()
+	v, _, err := m.refreshLocked()
 	m.mu.Unlock()
-	m.cfg.Logger.Info("layout adopted", "version", l.Layout.Version, "members", len(l.Layout.Members))
+	if err != nil {
+		return err
+	}
+	m.cfg.Logger.Info("layout adopted", "version", l.Layout.Version, "members", len(l.Layout.Members), "active_versions", len(v.Active))
 	if m.cfg.OnChange != nil {
-		m.cfg.OnChange(rg)
+		m.cfg.OnChange(v)
 	}
 	if announce {
 		// Not from the caller's goroutine: adopt runs inside memberlist's
 		// callbacks, which must not block on dialing other nodes.
-		go m.announce(l)
+		go m.announce()
 	}
 	return nil
 }
 
-// announce sends the layout to every alive member over TCP.
-func (m *Membership) announce(l *ClusterLayout) {
+// Message kinds on the gossip user channel and in push-pull state.
+const (
+	msgState byte = 1 // layout and trackers
+)
+
+func (m *Membership) encodeState() []byte {
+	m.mu.Lock()
+	cur, tr := m.current, m.trackers.Clone()
+	m.mu.Unlock()
+	if cur == nil {
+		return nil
+	}
+	lb, err := cur.MarshalBinary()
+	if err != nil {
+		return nil
+	}
+	tb, _ := tr.MarshalBinary()
+	out := []byte{msgState}
+	out = binary.AppendUvarint(out, uint64(len(lb)))
+	out = append(out, lb...)
+	return append(out, tb...)
+}
+
+// announce sends the layout and trackers to every alive member over TCP.
+func (m *Membership) announce() {
 	m.mu.Lock()
 	ml := m.ml
 	m.mu.Unlock()
 	if ml == nil {
 		return
 	}
-	b, err := l.MarshalBinary()
-	if err != nil {
+	b := m.encodeState()
+	if b == nil {
 		return
 	}
 	for _, n := range ml.Members() {
@@ -285,7 +398,7 @@ func (m *Membership) ensureMember() {
 	if mem, ok := cur.Layout.Member(m.cfg.Self); ok && mem == m.cfg.Member {
 		return
 	}
-	if err := m.adopt(cur.With(m.cfg.Member), true); err != nil {
+	if err := m.adopt(cur.With(m.cfg.Member, m.Trackers().Retired), true); err != nil {
 		m.cfg.Logger.Error("join layout", "err", err)
 	}
 }
@@ -296,7 +409,7 @@ func (m *Membership) Remove(node NodeID) error {
 	if cur == nil {
 		return errors.New("no layout yet")
 	}
-	next, err := cur.Without(node)
+	next, err := cur.Without(node, m.Trackers().Retired)
 	if err != nil {
 		return err
 	}
@@ -307,6 +420,11 @@ func (m *Membership) Remove(node NodeID) error {
 func (m *Membership) Leave() error {
 	m.mu.Lock()
 	ml := m.ml
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
 	m.mu.Unlock()
 	if ml == nil {
 		return nil
@@ -315,18 +433,138 @@ func (m *Membership) Leave() error {
 	return ml.Shutdown()
 }
 
-// received merges a layout heard from another node.
+// received merges a layout and trackers heard from another node.
 func (m *Membership) received(b []byte) {
-	var l ClusterLayout
-	if err := l.UnmarshalBinary(b); err != nil {
+	if len(b) == 0 || b[0] != msgState {
+		m.cfg.Logger.Warn("unknown gossip message")
+		return
+	}
+	b = b[1:]
+	n, l := binary.Uvarint(b)
+	if l <= 0 || uint64(len(b)-l) < n {
+		m.cfg.Logger.Warn("truncated gossip state")
+		return
+	}
+	var cl ClusterLayout
+	if err := cl.UnmarshalBinary(b[l : l+int(n)]); err != nil {
 		m.cfg.Logger.Warn("bad layout from gossip", "err", err)
 		return
 	}
-	if err := m.adopt(&l, false); err != nil {
+	var tr Trackers
+	if err := tr.UnmarshalBinary(b[l+int(n):]); err != nil {
+		m.cfg.Logger.Warn("bad trackers from gossip", "err", err)
+		return
+	}
+	if err := m.adopt(&cl, false); err != nil {
 		m.cfg.Logger.Error("adopt layout", "err", err)
 		return
 	}
+	m.mergeTrackers(&tr, false)
 	m.ensureMember()
+}
+
+// mergeTrackers folds t in, persists and publishes the result when it
+// changed anything.
+func (m *Membership) mergeTrackers(t *Trackers, announce bool) {
+	m.mu.Lock()
+	if !m.trackers.Merge(t) {
+		m.mu.Unlock()
+		return
+	}
+	if m.cfg.SaveTrackers != nil {
+		if err := m.cfg.SaveTrackers(m.trackers); err != nil {
+			m.cfg.Logger.Error("persist trackers", "err", err)
+		}
+	}
+	var v *View
+	var changed bool
+	var err error
+	if m.current != nil {
+		v, changed, err = m.refreshLocked()
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.cfg.Logger.Error("placement view", "err", err)
+		return
+	}
+	if changed && m.cfg.OnChange != nil {
+		m.cfg.Logger.Info("placement view changed", "read_version", v.Read.Version(), "active_versions", len(v.Active))
+		m.cfg.OnChange(v)
+	}
+	if announce {
+		go m.announce()
+	}
+}
+
+// NeedsSync returns the current layout version when this node must push
+// data to its owners: every node acknowledged it and this node has not
+// synced it yet.
+func (m *Membership) NeedsSync() (uint64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.current == nil {
+		return 0, false
+	}
+	v := m.current.Layout.Version
+	active := m.current.Active(m.trackers)
+	if m.trackers.Sync[m.cfg.Self] >= v || minOver(m.trackers.Ack, Nodes(active)) < v {
+		return 0, false
+	}
+	return v, true
+}
+
+// MarkSynced records that this node pushed its data for version v.
+func (m *Membership) MarkSynced(v uint64) {
+	t := NewTrackers()
+	t.Sync[m.cfg.Self] = v
+	m.mergeTrackers(t, true)
+}
+
+// tick advances this node's trackers: Ack a layout once settled, SyncAck
+// a read version once settled, and retire versions every node is done
+// with.
+func (m *Membership) tick() {
+	m.mu.Lock()
+	if m.current == nil {
+		m.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	t := NewTrackers()
+	self := m.cfg.Self
+	v := m.current.Layout.Version
+	if m.trackers.Ack[self] < v && now.Sub(m.changedAt) >= m.cfg.SettleDelay {
+		t.Ack[self] = v
+	}
+	active := m.current.Active(m.trackers)
+	nodes := Nodes(active)
+	read := m.current.ReadVersion(m.trackers).Version()
+	if m.trackers.SyncAck[self] < read && now.Sub(m.readAt) >= m.cfg.SettleDelay {
+		t.SyncAck[self] = read
+	}
+	if done := minOver(m.trackers.SyncAck, nodes); done > m.trackers.Retired && len(active) > 1 {
+		t.Retired = done
+	}
+	// A node that is no longer in any version keeps nothing to track.
+	m.mu.Unlock()
+	m.mergeTrackers(t, true)
+}
+
+func (m *Membership) tickLoop() {
+	every := m.cfg.SettleDelay / 10
+	if every < 50*time.Millisecond {
+		every = 50 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.tick()
+		}
+	}
 }
 
 func (d delegate) NodeMeta(limit int) []byte {
@@ -340,14 +578,7 @@ func (d delegate) NodeMeta(limit int) []byte {
 func (d delegate) NotifyMsg(b []byte)                         { d.m.received(slices.Clone(b)) }
 func (d delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-func (d delegate) LocalState(bool) []byte {
-	cur := d.m.Current()
-	if cur == nil {
-		return nil
-	}
-	b, _ := cur.MarshalBinary()
-	return b
-}
+func (d delegate) LocalState(bool) []byte { return d.m.encodeState() }
 
 func (d delegate) MergeRemoteState(b []byte, _ bool) {
 	if len(b) > 0 {

@@ -23,13 +23,15 @@ import (
 
 // clusterStatus is the answer of admin.status.
 type clusterStatus struct {
-	Node          string         `json:"node"`
-	LayoutVersion uint64         `json:"layout_version"`
-	Partitions    int            `json:"partitions"`
-	Replicas      int            `json:"replicas"`
-	Members       []memberStatus `json:"members"`
-	HintOwners    []string       `json:"hint_owners"`
-	AntiEntropy   aeStatus       `json:"anti_entropy"`
+	Node           string         `json:"node"`
+	LayoutVersion  uint64         `json:"layout_version"`
+	Partitions     int            `json:"partitions"`
+	Replicas       int            `json:"replicas"`
+	ReadVersion    uint64         `json:"read_version"`
+	ActiveVersions []uint64       `json:"active_versions"`
+	Members        []memberStatus `json:"members"`
+	HintOwners     []string       `json:"hint_owners"`
+	AntiEntropy    aeStatus       `json:"anti_entropy"`
 }
 
 type aeStatus struct {
@@ -53,6 +55,10 @@ type memberStatus struct {
 	S3Addr     string `json:"s3_addr"`
 	Alive      bool   `json:"alive"`
 	Partitions int    `json:"partitions"`
+	Ack        uint64 `json:"ack"`
+	Sync       uint64 `json:"sync"`
+	SyncAck    uint64 `json:"sync_ack"`
+	Leaving    bool   `json:"leaving,omitempty"`
 }
 
 func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.Replicated) {
@@ -62,10 +68,29 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 			return nil, errors.New("no layout yet")
 		}
 		st := clusterStatus{LayoutVersion: cur.Layout.Version, Partitions: cur.Layout.Partitions, Replicas: cur.Layout.Replicas}
+		tr := m.Trackers()
+		st.ReadVersion = cur.ReadVersion(tr).Version()
+		active := cur.Active(tr)
+		for _, a := range active {
+			st.ActiveVersions = append(st.ActiveVersions, a.Version())
+		}
+		alive := map[ring.NodeID]bool{}
 		for _, ms := range m.Status() {
+			alive[ms.ID] = ms.Alive
+		}
+		for _, id := range ring.Nodes(active) {
+			mem, inCurrent := cur.Layout.Member(id)
+			if !inCurrent {
+				for _, a := range active {
+					if am, ok := a.Layout.Member(id); ok {
+						mem = am
+					}
+				}
+			}
 			st.Members = append(st.Members, memberStatus{
-				ID: string(ms.ID), Zone: ms.Zone, Weight: ms.Weight, RPCAddr: ms.Addr, S3Addr: ms.Meta.S3Addr,
-				Alive: ms.Alive, Partitions: len(cur.Assignment.PartitionsOf(ms.ID)),
+				ID: string(id), Zone: mem.Zone, Weight: mem.Weight, RPCAddr: mem.Addr,
+				Alive: alive[id] || m.Alive(string(id)), Partitions: len(cur.Assignment.PartitionsOf(id)),
+				Ack: tr.Ack[id], Sync: tr.Sync[id], SyncAck: tr.SyncAck[id], Leaving: !inCurrent,
 			})
 		}
 		owners, err := ix.Store().HintOwners()
@@ -156,14 +181,20 @@ func adminCmd() *cobra.Command {
 				return err
 			}
 			fmt.Printf("layout version %d, %d partitions, %d replicas\n", st.LayoutVersion, st.Partitions, st.Replicas)
+			if len(st.ActiveVersions) > 1 {
+				fmt.Printf("data moving: active versions %v, reads on version %d\n", st.ActiveVersions, st.ReadVersion)
+			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NODE\tZONE\tWEIGHT\tPARTITIONS\tSTATE\tRPC\tS3")
+			fmt.Fprintln(w, "NODE\tZONE\tWEIGHT\tPARTITIONS\tSTATE\tACK/SYNC/READ\tRPC")
 			for _, m := range st.Members {
 				state := "alive"
 				if !m.Alive {
 					state = "unreachable"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", m.ID, m.Zone, m.Weight, m.Partitions, state, m.RPCAddr, m.S3Addr)
+				if m.Leaving {
+					state += ",leaving"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%d/%d/%d\t%s\n", m.ID, m.Zone, m.Weight, m.Partitions, state, m.Ack, m.Sync, m.SyncAck, m.RPCAddr)
 			}
 			if err := w.Flush(); err != nil {
 				return err

@@ -42,7 +42,7 @@ type serverOptions struct {
 	partitions                              int
 	weight                                  uint32
 	handoffInterval, keyCacheTTL            time.Duration
-	aeInterval                              time.Duration
+	aeInterval, settleDelay, aeConfirm      time.Duration
 	aeRate                                  float64
 	metricsAddr                             string
 }
@@ -85,8 +85,10 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.IntVar(&o.partitions, "partitions", envInt("RINGSTORE_PARTITIONS", ring.DefaultPartitions), "partitions of the key space, fixed when the cluster is created [RINGSTORE_PARTITIONS]")
 	f.DurationVar(&o.keyCacheTTL, "key-cache-ttl", envDuration("RINGSTORE_KEY_CACHE_TTL", 30*time.Second), "how long an access key looked up in the index is trusted; a revoked key stops working within it [RINGSTORE_KEY_CACHE_TTL]")
 	f.DurationVar(&o.aeInterval, "ae-interval", envDuration("RINGSTORE_AE_INTERVAL", 5*time.Second), "how often partition trees are compared with co-owners (anti-entropy) [RINGSTORE_AE_INTERVAL]")
+	f.DurationVar(&o.aeConfirm, "ae-confirm", envDuration("RINGSTORE_AE_CONFIRM", time.Second), "how long a difference between replicas must persist before anti-entropy repairs it [RINGSTORE_AE_CONFIRM]")
 	f.Float64Var(&o.aeRate, "ae-rate", envFloat("RINGSTORE_AE_RATE", 2000), "records per second anti-entropy may transfer [RINGSTORE_AE_RATE]")
 	f.StringVar(&o.metricsAddr, "metrics-addr", envOr("RINGSTORE_METRICS_ADDR", ""), "address serving Prometheus metrics on /metrics (cluster nodes also serve them on --rpc-addr) [RINGSTORE_METRICS_ADDR]")
+	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -126,16 +128,27 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// placements holds the placement derived from the current ring; swapped
-// whole when the layout changes.
+// placements holds the placement derived from the membership view;
+// swapped whole when the layout or a data move changes.
 type placements struct {
-	ring   *ring.Ring
+	view   *ring.View
 	index  index.Placement
 	chunks blobs.Placement
 }
 
-func newPlacements(rg *ring.Ring) *placements {
-	return &placements{ring: rg, index: index.RingPlacement(rg), chunks: blobs.RingPlacement(rg)}
+func newPlacements(v *ring.View) *placements {
+	return &placements{view: v, index: index.ViewPlacement(v), chunks: blobs.ViewPlacement(v)}
+}
+
+// member finds a node in any active layout version (a removed node stays
+// reachable while it hands its data off).
+func (p *placements) member(id ring.NodeID) (ring.Member, bool) {
+	for i := len(p.view.Active) - 1; i >= 0; i-- {
+		if m, ok := p.view.Active[i].Member(id); ok {
+			return m, true
+		}
+	}
+	return ring.Member{}, false
 }
 
 func runServer(ctx context.Context, o serverOptions) error {
@@ -197,7 +210,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			if p == nil {
 				return "", false
 			}
-			m, ok := p.ring.Member(ring.NodeID(node))
+			m, ok := p.member(ring.NodeID(node))
 			return m.Addr, ok && m.Addr != ""
 		}, mux, log)
 		var joins []string
@@ -206,12 +219,18 @@ func runServer(ctx context.Context, o serverOptions) error {
 				joins = append(joins, j)
 			}
 		}
+		storedTrackers, err := loadTrackers(store)
+		if err != nil {
+			return err
+		}
 		membership, err = ring.StartMembership(ring.MembershipConfig{
 			Self: nodeID, Member: self, GossipAddr: o.gossipAddr, Join: joins, Secret: secret,
-			Stored: stored, Partitions: o.partitions, Replicas: o.replicas, S3Addr: o.s3Addr,
-			Save:     func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
-			OnChange: func(rg *ring.Ring) { current.Store(newPlacements(rg)) },
-			Logger:   log,
+			Stored: stored, StoredTrackers: storedTrackers, Partitions: o.partitions, Replicas: o.replicas, S3Addr: o.s3Addr,
+			Save:         func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
+			SaveTrackers: func(t *ring.Trackers) error { return saveTrackers(store, t) },
+			OnChange:     func(v *ring.View) { current.Store(newPlacements(v)) },
+			SettleDelay:  o.settleDelay,
+			Logger:       log,
 		})
 		if err != nil {
 			return err
@@ -235,9 +254,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		if err != nil {
 			return err
 		}
-		current.Store(newPlacements(rg))
+		current.Store(newPlacements(&ring.View{Active: []*ring.Ring{rg}, Read: rg, Current: rg}))
 	}
-	layout := current.Load().ring.Layout()
+	layout := current.Load().view.Current.Layout()
 
 	clock := index.NewClock(nil)
 	repairs := &repairCounters{}
@@ -257,6 +276,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		R:         o.readQuorum,
 		Logger:    log,
 		OnRepair:  func(_ index.Table, n int) { repairs.records.Add(int64(n)) },
+		AEConfirm: o.aeConfirm,
 	})
 	mux.Handle(index.RPCService, index.RPCHandler(store, clock))
 	var chunkRPC rpc.Transport
@@ -337,6 +357,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 			defer wg.Done()
 			ix.AntiEntropy(ctx, o.aeInterval, o.aeRate)
 		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runMover(ctx, membership, func() *placements { return current.Load() }, ix, chunks, log)
+		}()
 	}
 	log.Info("ringstore ready", "endpoint", endpoint, "node", nodeID, "data", o.data, "cluster", cluster,
 		"replicas", layout.Replicas)
@@ -356,6 +381,53 @@ func runServer(ctx context.Context, o serverOptions) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// runMover moves data after layout changes: when every node acknowledged
+// a new layout it pushes what it holds to the new owners, then reports
+// itself synced; once the old versions are retired it drops what it no
+// longer owns.
+func runMover(ctx context.Context, m *ring.Membership, cur func() *placements, ix *index.Index, chunks *blobs.Replicated, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var dropped uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := cur()
+		if v, ok := m.NeedsSync(); ok {
+			start := time.Now()
+			err := errors.Join(ix.SyncMoved(ctx, p.index), chunks.SyncMoved(ctx))
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Info("data move not finished", "version", v, "err", err)
+				}
+				continue
+			}
+			m.MarkSynced(v)
+			log.Info("data moved to the new owners", "version", v, "duration", time.Since(start))
+		}
+		if p.view.Moving || dropped >= p.view.Current.Version() {
+			continue
+		}
+		parts, err := ix.DropUnowned(p.index)
+		if err != nil {
+			log.Warn("drop unowned partitions", "err", err)
+			continue
+		}
+		n, err := chunks.DropUnowned(ctx)
+		if err != nil {
+			log.Warn("drop unowned chunks", "err", err)
+			continue
+		}
+		dropped = p.view.Current.Version()
+		if parts > 0 || n > 0 {
+			log.Info("dropped data this node no longer owns", "partitions", parts, "chunks", n)
+		}
+	}
 }
 
 // runHandoff delivers hinted records and chunks to owners that are back.
@@ -407,6 +479,26 @@ func loadLayout(store *index.Store) (*ring.ClusterLayout, error) {
 		return nil, fmt.Errorf("stored layout: %w", err)
 	}
 	return &l, nil
+}
+
+func loadTrackers(store *index.Store) (*ring.Trackers, error) {
+	b, err := store.GetMeta("trackers")
+	if err != nil || b == nil {
+		return nil, err
+	}
+	t := ring.NewTrackers()
+	if err := t.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("stored trackers: %w", err)
+	}
+	return t, nil
+}
+
+func saveTrackers(store *index.Store, t *ring.Trackers) error {
+	b, err := t.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return store.SetMeta("trackers", b)
 }
 
 func saveLayout(store *index.Store, l *ring.ClusterLayout) error {
