@@ -32,6 +32,12 @@ type clusterStatus struct {
 	Members        []memberStatus `json:"members"`
 	HintOwners     []string       `json:"hint_owners"`
 	AntiEntropy    aeStatus       `json:"anti_entropy"`
+	Scrub          scrubStatus    `json:"scrub"`
+}
+
+type scrubStatus struct {
+	Passes, Records, DamagedPartitions, RepairedPartitions int64
+	Chunks, CorruptChunks, RepairedChunks                  int64
 }
 
 type aeStatus struct {
@@ -61,7 +67,7 @@ type memberStatus struct {
 	Leaving    bool   `json:"leaving,omitempty"`
 }
 
-func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.Replicated) {
+func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.Replicated, scrub *scrubStats) {
 	mux.Handle("admin.status", func(context.Context, string, []byte) ([]byte, error) {
 		cur := m.Current()
 		if cur == nil {
@@ -106,6 +112,11 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 		}
 		if ns := ae.LastRoundUnixNano.Load(); ns > 0 {
 			st.AntiEntropy.LastRound = time.Unix(0, ns).UTC().Format(time.RFC3339)
+		}
+		st.Scrub = scrubStatus{
+			Passes: scrub.records.Passes.Load(), Records: scrub.records.Records.Load(), DamagedPartitions: scrub.records.Corrupt.Load(),
+			RepairedPartitions: scrub.records.Repaired.Load(), Chunks: scrub.chunks.Chunks.Load(), CorruptChunks: scrub.chunks.Corrupt.Load(),
+			RepairedChunks: scrub.chunks.Repaired.Load(),
 		}
 		return json.Marshal(st)
 	})
@@ -202,6 +213,9 @@ func adminCmd() *cobra.Command {
 			if len(st.HintOwners) > 0 {
 				fmt.Printf("holding hints for: %s\n", strings.Join(st.HintOwners, ", "))
 			}
+			sc := st.Scrub
+			fmt.Printf("scrub: %d passes, %d records (%d damaged partitions, %d repaired), %d chunks (%d corrupt, %d repaired)\n",
+				sc.Passes, sc.Records, sc.DamagedPartitions, sc.RepairedPartitions, sc.Chunks, sc.CorruptChunks, sc.RepairedChunks)
 			ae := st.AntiEntropy
 			fmt.Printf("anti-entropy: %d rounds (last %s, %.3fs, %d bytes), %d partition comparisons, %d differing, %d records pulled, %d pushed\n",
 				ae.Rounds, ae.LastRound, ae.LastRoundSeconds, ae.LastRoundBytes, ae.PartitionsCompared, ae.PartitionsDiffering, ae.RecordsPulled, ae.RecordsPushed)

@@ -12,7 +12,7 @@ import (
 
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, repairs *repairCounters) http.Handler {
+func metricsHandler(ix *index.Index, repairs *repairCounters, scrub *scrubStats) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ae := ix.AEStats()
@@ -30,5 +30,11 @@ func metricsHandler(ix *index.Index, repairs *repairCounters) http.Handler {
 	gauge("antientropy_last_round_seconds", "Duration of the last anti-entropy round.", func() float64 { return float64(ae.LastRoundNanos.Load()) / 1e9 })
 	counter("read_repair_records_total", "Records sent to stale replicas by read repair.", func() float64 { return float64(repairs.records.Load()) })
 	counter("chunk_repairs_total", "Chunk copies rewritten on owners found without a good copy.", func() float64 { return float64(repairs.chunks.Load()) })
+	counter("scrub_chunks_total", "Chunks read and verified by scrub.", func() float64 { return float64(scrub.chunks.Chunks.Load()) })
+	counter("scrub_chunks_corrupt_total", "Chunks scrub found corrupt.", func() float64 { return float64(scrub.chunks.Corrupt.Load()) })
+	counter("scrub_chunks_repaired_total", "Corrupt chunks scrub rewrote from another owner.", func() float64 { return float64(scrub.chunks.Repaired.Load()) })
+	counter("scrub_records_total", "Index records read and verified by scrub.", func() float64 { return float64(scrub.records.Records.Load()) })
+	counter("scrub_partitions_damaged_total", "Partitions scrub found damaged.", func() float64 { return float64(scrub.records.Corrupt.Load()) })
+	counter("scrub_partitions_repaired_total", "Damaged partitions scrub refilled from a co-owner.", func() float64 { return float64(scrub.records.Repaired.Load()) })
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

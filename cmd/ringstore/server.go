@@ -45,6 +45,8 @@ type serverOptions struct {
 	aeInterval, settleDelay, aeConfirm      time.Duration
 	aeRate                                  float64
 	metricsAddr                             string
+	scrubInterval                           time.Duration
+	scrubBytesRate, scrubRecordsRate        float64
 }
 
 // repairCounters counts repairs for metrics.
@@ -88,6 +90,9 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.aeConfirm, "ae-confirm", envDuration("RINGSTORE_AE_CONFIRM", time.Second), "how long a difference between replicas must persist before anti-entropy repairs it [RINGSTORE_AE_CONFIRM]")
 	f.Float64Var(&o.aeRate, "ae-rate", envFloat("RINGSTORE_AE_RATE", 2000), "records per second anti-entropy may transfer [RINGSTORE_AE_RATE]")
 	f.StringVar(&o.metricsAddr, "metrics-addr", envOr("RINGSTORE_METRICS_ADDR", ""), "address serving Prometheus metrics on /metrics (cluster nodes also serve them on --rpc-addr) [RINGSTORE_METRICS_ADDR]")
+	f.DurationVar(&o.scrubInterval, "scrub-interval", envDuration("RINGSTORE_SCRUB_INTERVAL", 24*time.Hour), "time between the starts of scrub passes over every chunk and record [RINGSTORE_SCRUB_INTERVAL]")
+	f.Float64Var(&o.scrubBytesRate, "scrub-bytes-rate", envFloat("RINGSTORE_SCRUB_BYTES_RATE", 32<<20), "chunk bytes per second scrub may read [RINGSTORE_SCRUB_BYTES_RATE]")
+	f.Float64Var(&o.scrubRecordsRate, "scrub-records-rate", envFloat("RINGSTORE_SCRUB_RECORDS_RATE", 20000), "index records per second scrub may read [RINGSTORE_SCRUB_RECORDS_RATE]")
 	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
@@ -317,9 +322,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 		go func() { serveErr <- srv.Serve(ln) }()
 		return ln.Addr().String(), nil
 	}
-	metrics := metricsHandler(ix, repairs)
+	scrub := &scrubStats{}
+	metrics := metricsHandler(ix, repairs, scrub)
 	if cluster {
-		registerAdmin(mux, membership, ix, chunks)
+		registerAdmin(mux, membership, ix, chunks, scrub)
 		rpcMux := http.NewServeMux()
 		rpcMux.Handle("/rpc/", transport)
 		rpcMux.Handle("/metrics", metrics)
@@ -345,6 +351,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	go func() {
 		defer wg.Done()
 		collector.Run(ctx, o.gcInterval)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runScrub(ctx, o, ix, chunks, scrub, log)
 	}()
 	if cluster {
 		wg.Add(1)
@@ -427,6 +438,36 @@ func runMover(ctx context.Context, m *ring.Membership, cur func() *placements, i
 		if parts > 0 || n > 0 {
 			log.Info("dropped data this node no longer owns", "partitions", parts, "chunks", n)
 		}
+	}
+}
+
+// scrubStats are the counters of both scrubs.
+type scrubStats struct {
+	chunks  blobs.ScrubStats
+	records index.ScrubStats
+}
+
+// runScrub starts a scrub pass over chunks and records every interval.
+func runScrub(ctx context.Context, o serverOptions, ix *index.Index, chunks *blobs.Replicated, st *scrubStats, log *slog.Logger) {
+	if o.scrubInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(o.scrubInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ix.Scrub(ctx, o.scrubRecordsRate, &st.records); err != nil && ctx.Err() == nil {
+			log.Warn("record scrub", "err", err)
+		}
+		if err := chunks.Scrub(ctx, o.scrubBytesRate, &st.chunks); err != nil && ctx.Err() == nil {
+			log.Warn("chunk scrub", "err", err)
+		}
+		log.Info("scrub pass done", "records", st.records.Records.Load(), "damaged_partitions", st.records.Corrupt.Load(),
+			"chunks", st.chunks.Chunks.Load(), "corrupt_chunks", st.chunks.Corrupt.Load(), "repaired_chunks", st.chunks.Repaired.Load())
 	}
 }
 

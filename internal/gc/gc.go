@@ -45,6 +45,7 @@ type Stats struct {
 	Chunks, Deleted, RefsTombstoned int
 	BytesFreed                      int64
 	UploadsExpired                  int
+	TombstonesPurged                int
 }
 
 // New returns a Collector.
@@ -82,7 +83,7 @@ func (c *Collector) Run(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			c.cfg.Logger.Info("garbage collection sweep", "chunks", st.Chunks, "deleted", st.Deleted,
-				"bytes_freed", st.BytesFreed, "uploads_expired", st.UploadsExpired)
+				"bytes_freed", st.BytesFreed, "uploads_expired", st.UploadsExpired, "tombstones_purged", st.TombstonesPurged)
 		}
 	}
 }
@@ -108,8 +109,9 @@ func (c *Collector) Sweep(ctx context.Context) (Stats, error) {
 		}
 		live, dead, err := c.liveRefs(ctx, index.BlobID(id), cutoff)
 		if err != nil {
-			firstErr = err
-			return false
+			// An owner out of reach: keep the chunk, try the next one.
+			c.cfg.Logger.Debug("garbage collection skips a chunk", "chunk", id.String(), "err", err)
+			return true
 		}
 		if live {
 			return true
@@ -147,13 +149,21 @@ func (c *Collector) Sweep(ctx context.Context) (Stats, error) {
 	if err == nil {
 		err = firstErr
 	}
+	if err != nil {
+		return st, err
+	}
+	// Tombstones go last, and only those older than the grace period that
+	// every owner holds.
+	st.TombstonesPurged, err = c.cfg.Index.PurgeTombstones(ctx, index.MakeTimestamp(cutoff, 0))
 	return st, err
 }
 
 // liveRefs reports whether blob id has a live reference, and returns the
 // references found dead.
 func (c *Collector) liveRefs(ctx context.Context, id index.BlobID, cutoff time.Time) (bool, []*index.Ref, error) {
-	refs, err := c.cfg.Index.Refs(ctx, id)
+	// Every owner of the blob's partition must answer: a reference that
+	// reached only some of them still protects the blob.
+	refs, err := c.cfg.Index.RefsAll(ctx, id)
 	if err != nil {
 		return false, nil, err
 	}

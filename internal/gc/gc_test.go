@@ -8,8 +8,10 @@ package gc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,11 +23,12 @@ import (
 )
 
 type fixture struct {
-	ix  *index.Index
-	bs  *blobs.Store
-	b   *index.Bucket
-	now time.Time
-	c   *Collector
+	ix     *index.Index
+	bs     *blobs.Store
+	b      *index.Bucket
+	now    time.Time
+	setNow func(time.Time)
+	c      *Collector
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -42,14 +45,18 @@ func newFixture(t *testing.T) *fixture {
 	layout := ring.SingleNode("n1", "", 16)
 	rg, _ := ring.NewRing(layout, ring.Assign(nil, layout))
 	pl := index.RingPlacement(rg)
-	ix := index.New(index.Config{Self: "n1", Placement: func() index.Placement { return pl }, Store: store, N: 1})
+	f := &fixture{bs: bs, now: time.Now()}
+	var nowMu sync.Mutex
+	clock := func() time.Time { nowMu.Lock(); defer nowMu.Unlock(); return f.now }
+	f.setNow = func(t time.Time) { nowMu.Lock(); f.now = t; nowMu.Unlock() }
+	ix := index.New(index.Config{Self: "n1", Placement: func() index.Placement { return pl }, Store: store, N: 1, Clock: index.NewClock(clock)})
 	b := &index.Bucket{Name: "b", ID: index.NewBucketID(), Created: ix.Clock().Now(), Shards: 4}
 	if err := ix.PutBucket(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{ix: ix, bs: bs, b: b, now: time.Now()}
+	f.ix, f.b = ix, b
 	f.c = New(Config{Index: ix, Blobs: bs, Grace: time.Hour, UploadExpiry: 24 * time.Hour,
-		Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return f
 }
 
@@ -182,5 +189,82 @@ func TestMultipartParts(t *testing.T) {
 	st := f.sweep(t)
 	if st.UploadsExpired != 1 || f.bs.Has(blobs.ID(second)) {
 		t.Fatalf("sweep = %+v, chunk kept=%v; want the upload expired and its chunk deleted", st, f.bs.Has(blobs.ID(second)))
+	}
+}
+
+// TestTombstonesPurged: a deleted version's tombstone goes once the grace
+// period has passed (every owner, here one, holds it).
+func TestTombstonesPurged(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID(), Inline: []byte("x"), Size: 1}
+	if err := f.ix.PutVersion(ctx, f.b, "gone", v); err != nil {
+		t.Fatal(err)
+	}
+	tomb := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID(), Tombstone: true}
+	if err := f.ix.PutVersion(ctx, f.b, "gone", tomb); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sweep(t); st.TombstonesPurged != 0 {
+		t.Fatalf("a fresh tombstone was purged: %+v", st)
+	}
+	f.setNow(f.now.Add(2 * time.Hour))
+	if st := f.sweep(t); st.TombstonesPurged != 1 {
+		t.Fatalf("sweep = %+v; want one tombstone purged", st)
+	}
+	if o, err := f.ix.GetObject(ctx, f.b, "gone"); err != nil || o != nil {
+		t.Fatalf("record after purge = %+v, %v; want none", o, err)
+	}
+}
+
+// TestIdenticalPutRacesLastDelete: while the collector deletes a chunk
+// whose last reference is gone, new writes store the same bytes under new
+// keys. Whatever the interleaving, a write that committed finds its chunk.
+func TestIdenticalPutRacesLastDelete(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	const rounds = 60
+	type committed struct{ id index.BlobID }
+	var done []committed
+	for i := 0; i < rounds; i++ {
+		data := fmt.Sprintf("contended-%d", i)
+		w := index.NewWriteID()
+		id := f.storeChunk(t, data, index.ObjectHolder(f.b, "old", w))
+		v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: w, Chunks: []index.ChunkRef{{ID: id, Size: uint32(len(data))}}}
+		if err := f.ix.PutVersion(ctx, f.b, fmt.Sprintf("old-%d", i), v); err != nil {
+			t.Fatal(err)
+		}
+		tomb := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID(), Tombstone: true}
+		if err := f.ix.PutVersion(ctx, f.b, fmt.Sprintf("old-%d", i), tomb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the grace period: every old chunk is now collectable.
+	f.setNow(f.now.Add(2 * time.Hour))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 3; i++ {
+			f.sweep(t)
+		}
+	}()
+	for i := 0; i < rounds; i++ {
+		data := fmt.Sprintf("contended-%d", i)
+		w := index.NewWriteID()
+		// The gateway's order: reference, then bytes, then the version.
+		id := f.storeChunk(t, data, index.ObjectHolder(f.b, fmt.Sprintf("new-%d", i), w))
+		v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: w, Chunks: []index.ChunkRef{{ID: id, Size: uint32(len(data))}}}
+		if err := f.ix.PutVersion(ctx, f.b, fmt.Sprintf("new-%d", i), v); err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, committed{id})
+	}
+	wg.Wait()
+	f.sweep(t)
+	for i, c := range done {
+		if !f.bs.Has(blobs.ID(c.id)) {
+			t.Fatalf("write %d committed but its chunk was collected", i)
+		}
 	}
 }
