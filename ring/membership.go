@@ -188,7 +188,15 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.mu.Lock()
 	m.ml = ml
 	m.mu.Unlock()
-	if len(cfg.Join) > 0 {
+	if len(cfg.Join) > 0 && cfg.Stored != nil {
+		// A node that has been in the cluster knows its layout already: it
+		// serves at once and keeps trying its seeds until one answers (they
+		// may be restarting too).
+		if _, err := ml.Join(cfg.Join); err != nil {
+			cfg.Logger.Warn("join failed, retrying in the background", "seeds", cfg.Join, "err", err)
+			go m.rejoin()
+		}
+	} else if len(cfg.Join) > 0 {
 		if _, err := ml.Join(cfg.Join); err != nil {
 			_ = ml.Shutdown()
 			return nil, fmt.Errorf("join %v: %w", cfg.Join, err)
@@ -207,6 +215,27 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.ensureMember()
 	go m.tickLoop()
 	return m, nil
+}
+
+// rejoin retries the seeds until gossip reaches another node.
+func (m *Membership) rejoin() {
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(delay):
+		}
+		m.mu.Lock()
+		ml := m.ml
+		m.mu.Unlock()
+		if ml.NumMembers() > 1 {
+			return
+		}
+		if _, err := ml.Join(m.cfg.Join); err == nil {
+			m.cfg.Logger.Info("joined the cluster", "seeds", m.cfg.Join)
+			return
+		}
+	}
 }
 
 // Current returns the adopted layout (nil before the first one).

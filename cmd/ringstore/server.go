@@ -46,6 +46,7 @@ type serverOptions struct {
 	aeRate                                  float64
 	metricsAddr                             string
 	scrubInterval                           time.Duration
+	nodeID                                  string
 	scrubBytesRate, scrubRecordsRate        float64
 }
 
@@ -75,6 +76,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.gcInterval, "gc-interval", envDuration("RINGSTORE_GC_INTERVAL", time.Hour), "how often unreferenced chunks are collected [RINGSTORE_GC_INTERVAL]")
 	f.DurationVar(&o.gcGrace, "gc-grace", envDuration("RINGSTORE_GC_GRACE", 24*time.Hour), "how long an unreferenced chunk or an unfinished write is kept [RINGSTORE_GC_GRACE]")
 	f.DurationVar(&o.uploadExpiry, "upload-expiry", envDuration("RINGSTORE_UPLOAD_EXPIRY", 7*24*time.Hour), "multipart uploads older than this are aborted and reclaimed [RINGSTORE_UPLOAD_EXPIRY]")
+	f.StringVar(&o.nodeID, "node-id", envOr("RINGSTORE_NODE_ID", ""), "this node's id, used only when the data directory has none (to replace a lost disk under the same identity); default random [RINGSTORE_NODE_ID]")
 	f.StringVar(&o.rpcAddr, "rpc-addr", envOr("RINGSTORE_RPC_ADDR", ""), "node-to-node API address, reachable by the other nodes [RINGSTORE_RPC_ADDR]")
 	f.StringVar(&o.gossipAddr, "gossip-addr", envOr("RINGSTORE_GOSSIP_ADDR", ""), "gossip (memberlist) TCP and UDP address; enables cluster mode [RINGSTORE_GOSSIP_ADDR]")
 	f.StringVar(&o.join, "join", envOr("RINGSTORE_JOIN", ""), "gossip addresses of nodes already in the cluster, comma-separated [RINGSTORE_JOIN]")
@@ -190,7 +192,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	nodeID, err := loadNodeID(store)
+	nodeID, err := loadNodeID(store, o.nodeID)
 	if err != nil {
 		return err
 	}
@@ -494,15 +496,21 @@ func runHandoff(ctx context.Context, every time.Duration, ix *index.Index, chunk
 	}
 }
 
-func loadNodeID(store *index.Store) (ring.NodeID, error) {
+func loadNodeID(store *index.Store, want string) (ring.NodeID, error) {
 	idb, err := store.GetMeta("node-id")
 	if err != nil {
 		return "", err
+	}
+	if idb != nil && want != "" && string(idb) != want {
+		return "", fmt.Errorf("--node-id %s, but the data directory belongs to node %s", want, idb)
 	}
 	if idb == nil {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		idb = []byte(hex.EncodeToString(b[:]))
+		if want != "" {
+			idb = []byte(want)
+		}
 		if err := store.SetMeta("node-id", idb); err != nil {
 			return "", err
 		}
