@@ -74,7 +74,13 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
 		FormatMajorVersion: pebble.FormatNewest,
 		Merger:             xorMerger,
-		MemTableSize:       64 << 20,
+		// Corruption is a read error, not the end of the process: the
+		// replica answers with an error, quorums go to the other owners,
+		// and scrub refills the damaged partition from them.
+		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+			o.Logger.Error("index store: on-disk corruption", "path", info.Path, "err", info.Details)
+		}},
+		MemTableSize: 64 << 20,
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -91,6 +97,12 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Flushing on a clean shutdown keeps the next start from replaying a
+	// long WAL.
+	if err := s.db.Flush(); err != nil {
+		_ = s.db.Close()
+		return fmt.Errorf("flush index store: %w", err)
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close index store: %w", err)
 	}

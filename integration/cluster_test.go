@@ -25,6 +25,9 @@ import (
 
 const clusterSecret = "integration-cluster-secret"
 
+// clusterExtraEnv is added to the environment of nodes startCluster starts.
+var clusterExtraEnv []string
+
 type clusterNode struct {
 	*Server
 	rpc, gossip string
@@ -82,6 +85,7 @@ func addNode(t *testing.T, nodes []*clusterNode, i int) *clusterNode {
 	if len(nodes) > 0 {
 		env = append(env, "RINGSTORE_JOIN="+nodes[0].gossip)
 	}
+	env = append(env, clusterExtraEnv...)
 	node.Server = startServer(t, ServerOptions{Host: host, Env: env, LogLevel: "info"})
 	return node
 }
