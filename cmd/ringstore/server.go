@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -336,7 +337,15 @@ func runServer(ctx context.Context, o serverOptions) error {
 		}
 	}
 	if o.metricsAddr != "" {
-		if _, err := serve(o.metricsAddr, metrics); err != nil {
+		// The metrics address also serves Go's profiler: it is the
+		// operator's own port (and unauthenticated), never the RPC one.
+		mm := http.NewServeMux()
+		mm.Handle("/metrics", metrics)
+		mm.HandleFunc("/debug/pprof/", pprof.Index)
+		mm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if _, err := serve(o.metricsAddr, mm); err != nil {
 			return err
 		}
 	}
