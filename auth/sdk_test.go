@@ -87,8 +87,7 @@ func (s *verifyServer) serve(w http.ResponseWriter, r *http.Request) {
 		now, _ = time.Parse(amzDateFormat, r.Header.Get("X-Amz-Date"))
 	}
 	s.mu.Unlock()
-	v := s.v
-	v.Now = fixedClock(now)
+	v := &Verifier{Region: s.v.Region, Lookup: s.v.Lookup, Now: fixedClock(now), service: s.v.service}
 
 	o := outcome{header: r.Header.Clone(), path: r.URL.Path}
 	res, err := v.Verify(r)

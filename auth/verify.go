@@ -30,6 +30,10 @@ type Verifier struct {
 	// service is the scope service; "" means "s3". Only the AWS SigV4 test
 	// suite, which signs for "service", sets it.
 	service string
+
+	// keys caches derived signing keys: deriving one is four HMACs, and a
+	// client signs every request of a day with the same one.
+	keys keyCache
 }
 
 // Payload modes: the x-amz-content-sha256 form a request used.
@@ -149,7 +153,7 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	if e := checkHeadersSigned(r, sr.signedHeaders); e != nil {
 		return nil, e
 	}
-	key := SigningKey(secret, sr.t, sr.cred.region, sr.cred.service)
+	key := v.signingKey(secret, sr.t, sr.cred.region, sr.cred.service)
 	creq := canonicalRequest(r, sr.signedHeaders, sr.payloadHash, sr.presigned)
 	sts := stringToSign(sr.t, sr.cred.scope(), creq)
 	if !signaturesEqual(sr.signature, signHex(key, sts)) {

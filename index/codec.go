@@ -145,7 +145,11 @@ func encodeVersion(e *encoder, v *Version) {
 	e.uint(18, uint64(v.TagsTS))
 }
 
-func decodeVersion(d *decoder) Version {
+func decodeVersion(d *decoder) Version { return decodeVersionOpt(d, false) }
+
+// decodeVersionOpt decodes a version; with skipInline the inline body is
+// left out (listings need only metadata). Byte fields alias the input.
+func decodeVersionOpt(d *decoder, skipInline bool) Version {
 	var v Version
 	for n, t, ok := d.next(); ok; n, t, ok = d.next() {
 		switch n {
@@ -172,7 +176,13 @@ func decodeVersion(d *decoder) Version {
 		case 11:
 			d.message(t, func(d *decoder) { v.Checksum = decodeChecksum(d) })
 		case 12:
-			v.Inline = append([]byte(nil), d.bytes(t)...)
+			if skipInline {
+				d.skip(n, t)
+			} else {
+				// Aliases the input: decoded records own their buffers (a
+				// fresh read or merge), and inline bodies are the bulk.
+				v.Inline = d.bytes(t)
+			}
 		case 13:
 			v.Chunks = decodeChunks(d, t)
 		case 14:
@@ -201,14 +211,20 @@ func EncodeObject(o *Object) []byte {
 	return e.b
 }
 
-// DecodeObject parses an encoded Object.
-func DecodeObject(b []byte) (*Object, error) {
+// DecodeObject parses an encoded Object. The result aliases b: b must not
+// be modified afterwards.
+func DecodeObject(b []byte) (*Object, error) { return decodeObject(b, false) }
+
+// DecodeObjectMeta parses an encoded Object without its inline bodies.
+func DecodeObjectMeta(b []byte) (*Object, error) { return decodeObject(b, true) }
+
+func decodeObject(b []byte, skipInline bool) (*Object, error) {
 	o := &Object{}
 	d := decoder{b: b}
 	for n, t, ok := d.next(); ok; n, t, ok = d.next() {
 		switch n {
 		case 1:
-			d.message(t, func(d *decoder) { o.Versions = append(o.Versions, decodeVersion(d)) })
+			d.message(t, func(d *decoder) { o.Versions = append(o.Versions, decodeVersionOpt(d, skipInline)) })
 		default:
 			d.skip(n, t)
 		}

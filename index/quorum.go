@@ -393,6 +393,41 @@ func (m *readMachine) getResult() ([][]byte, []send, error) {
 	return merged, repairs, nil
 }
 
+// mergeSorted merges two key-ordered lists of records.
+func mergeSorted(t Table, a, b []KeyValue, cmp func(x, y []byte) int) ([]KeyValue, error) {
+	if len(a) == 0 {
+		return b, nil
+	}
+	if len(b) == 0 {
+		return a, nil
+	}
+	out := make([]KeyValue, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := cmp(a[i].Key, b[j].Key); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			v := a[i].Value
+			if !bytes.Equal(v, b[j].Value) {
+				var err error
+				if v, err = MergeEncoded(t, v, b[j].Value); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, KeyValue{Key: a[i].Key, Value: v})
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...), nil
+}
+
 // rangeResult merges the replies to an OpRange. Each reply that hit the
 // limit is complete only up to its last key, so the merge is cut at the
 // least such key; more reports whether records may follow the result.
@@ -407,9 +442,14 @@ func (m *readMachine) rangeResult() (kvs []KeyValue, more bool, repairs []send, 
 		}
 		return bytes.Compare(a, b)
 	}
-	var bound []byte
-	merged := map[string][]byte{}
 	ids := m.ids()
+	if len(ids) == 1 {
+		// One replica (a one-node cluster, or R=1): its reply is already in
+		// order and needs no merging.
+		r := m.replies[ids[0]].Range
+		return r, req.Limit > 0 && len(r) >= req.Limit, nil, nil
+	}
+	var bound []byte
 	for _, id := range ids {
 		r := m.replies[id]
 		if req.Limit > 0 && len(r.Range) >= req.Limit {
@@ -419,26 +459,24 @@ func (m *readMachine) rangeResult() (kvs []KeyValue, more bool, repairs []send, 
 				bound = last
 			}
 		}
-		for _, kv := range r.Range {
-			if cur, ok := merged[string(kv.Key)]; ok {
-				if merged[string(kv.Key)], err = MergeEncoded(m.table, cur, kv.Value); err != nil {
-					return nil, false, nil, err
-				}
-				continue
+	}
+	// The replies are each in order: merge them like sorted lists, merging
+	// the records of a key that several replicas returned.
+	for _, id := range ids {
+		kvs, err = mergeSorted(m.table, kvs, m.replies[id].Range, cmp)
+		if err != nil {
+			return nil, false, nil, err
+		}
+	}
+	if bound != nil {
+		cut := len(kvs)
+		for i, kv := range kvs {
+			if cmp(kv.Key, bound) > 0 {
+				cut = i
+				break
 			}
-			merged[string(kv.Key)] = kv.Value
 		}
-	}
-	keys := make([]string, 0, len(merged))
-	for k := range merged {
-		if bound == nil || cmp([]byte(k), bound) <= 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b string) int { return cmp([]byte(a), []byte(b)) })
-	kvs = make([]KeyValue, len(keys))
-	for i, k := range keys {
-		kvs[i] = KeyValue{Key: []byte(k), Value: merged[k]}
+		kvs = kvs[:cut]
 	}
 	if len(ids) > 1 {
 		for _, id := range ids {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -87,6 +88,13 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)
 	}
 	return &Store{db: db, seed: maphash.MakeSeed()}, nil
+}
+
+func bloomLevels() (levels [7]pebble.LevelOptions) {
+	for i := range levels {
+		levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return levels
 }
 
 // Close flushes and closes the store.
