@@ -167,9 +167,11 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 	type pending struct {
 		part       uint16
 		leaves     []byte
+		mine       *Tree
+		theirs     []byte
 		pull, push []keyState
 	}
-	var work []pending
+	var work []*pending
 	for i, part := range parts {
 		s.stats.PartitionsCompared.Add(1)
 		t, err := s.store.Tree(part)
@@ -181,19 +183,12 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 			continue
 		}
 		s.stats.PartitionsDiffering.Add(1)
-		leaves, err := s.differingLeaves(ctx, peer, part, t)
+		theirs, err := s.peerLeaves(ctx, peer, part)
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", part, err)
 		}
-		if len(leaves) == 0 {
-			continue
-		}
-		pull, push, err := s.differences(ctx, peer, part, leaves)
-		if err != nil {
-			return fmt.Errorf("partition %d: %w", part, err)
-		}
-		if len(pull)+len(push) > 0 {
-			work = append(work, pending{part, leaves, pull, push})
+		if leaves := diffLeaves(t, theirs); len(leaves) > 0 {
+			work = append(work, &pending{part: part, leaves: leaves, mine: t, theirs: theirs})
 		}
 	}
 	if len(work) == 0 {
@@ -201,33 +196,52 @@ func (s *syncer) syncPeer(ctx context.Context, peer string, parts []uint16) erro
 	}
 	if s.confirm > 0 {
 		// Writes in flight reach replicas a few milliseconds apart, so a busy
-		// partition always differs a little. Only differences that are still
-		// there, unchanged, a moment later are repaired: the rest are the
-		// writes replicating themselves.
+		// partition always differs a little. Only leaves that still differ,
+		// with neither side's hash changed, a moment later are looked into
+		// (busy leaves are left to the writes replicating themselves), and
+		// then only keys whose states are still the same on both sides.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(s.confirm):
 		}
-		for i := range work {
-			pull, push, err := s.differences(ctx, peer, work[i].part, work[i].leaves)
+		kept := work[:0]
+		for _, w := range work {
+			t, err := s.store.Tree(w.part)
 			if err != nil {
-				return fmt.Errorf("partition %d: %w", work[i].part, err)
+				return err
 			}
-			work[i].pull, work[i].push = stable(work[i].pull, pull), stable(work[i].push, push)
+			theirs, err := s.peerLeaves(ctx, peer, w.part)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", w.part, err)
+			}
+			var stableLeaves []byte
+			for _, l := range w.leaves {
+				if t.Leaves[l] == w.mine.Leaves[l] && bytes.Equal(theirs[int(l)*hashBytes:(int(l)+1)*hashBytes], w.theirs[int(l)*hashBytes:(int(l)+1)*hashBytes]) {
+					stableLeaves = append(stableLeaves, l)
+				}
+			}
+			if len(stableLeaves) > 0 {
+				w.leaves = stableLeaves
+				kept = append(kept, w)
+			}
 		}
+		work = kept
 	}
 	for _, w := range work {
-		if err := s.exchange(ctx, peer, w.pull, w.push); err != nil {
+		pull, push, err := s.differences(ctx, peer, w.part, w.leaves)
+		if err != nil {
+			return fmt.Errorf("partition %d: %w", w.part, err)
+		}
+		if err := s.exchange(ctx, peer, pull, push); err != nil {
 			return fmt.Errorf("partition %d: %w", w.part, err)
 		}
 	}
 	return nil
 }
 
-// differingLeaves returns the leaves of part where peer's tree differs
-// from mine.
-func (s *syncer) differingLeaves(ctx context.Context, peer string, part uint16, mine *Tree) ([]byte, error) {
+// peerLeaves fetches the 256 leaves of peer's tree of part.
+func (s *syncer) peerLeaves(ctx context.Context, peer string, part uint16) ([]byte, error) {
 	resp, err := s.send(ctx, peer, &Request{Op: OpTreeLeaves, Parts: []uint16{part}})
 	if err != nil {
 		return nil, err
@@ -235,14 +249,18 @@ func (s *syncer) differingLeaves(ctx context.Context, peer string, part uint16, 
 	if len(resp.Values) != 1 || len(resp.Values[0]) != treeLeaves*hashBytes {
 		return nil, errors.New("peer sent a malformed tree")
 	}
-	theirs := resp.Values[0]
+	return resp.Values[0], nil
+}
+
+// diffLeaves lists the leaves where theirs differs from mine.
+func diffLeaves(mine *Tree, theirs []byte) []byte {
 	var leaves []byte
 	for i := range mine.Leaves {
 		if !bytes.Equal(mine.Leaves[i][:], theirs[i*hashBytes:(i+1)*hashBytes]) {
 			leaves = append(leaves, byte(i))
 		}
 	}
-	return leaves, nil
+	return leaves
 }
 
 // exchange pulls the peer's states of pull and pushes ours of push; both
@@ -351,21 +369,6 @@ func keysOf(ks []keyState) [][]byte {
 	out := make([][]byte, len(ks))
 	for i, k := range ks {
 		out[i] = k.key
-	}
-	return out
-}
-
-// stable keeps the keys of a whose states are the same in b.
-func stable(a, b []keyState) []keyState {
-	seen := make(map[string]keyState, len(b))
-	for _, k := range b {
-		seen[string(k.key)] = k
-	}
-	var out []keyState
-	for _, k := range a {
-		if o, ok := seen[string(k.key)]; ok && o.local == k.local && o.theirs == k.theirs {
-			out = append(out, k)
-		}
 	}
 	return out
 }

@@ -130,6 +130,17 @@ func (t *targets) replace(id int, req *Request) []send {
 	return nil
 }
 
+// errNoTarget means no owner or fallback was reachable to ask at all.
+var errNoTarget = errors.New("no owner or fallback believed alive")
+
+// failures joins the errors of failed targets, or says none was tried.
+func failures(errs []error) error {
+	if len(errs) == 0 {
+		return errNoTarget
+	}
+	return errors.Join(errs...)
+}
+
 // writeMachine merges items into the owners of every write set (one set
 // per active layout version) and succeeds once each set has a write
 // quorum of acknowledgements, a fallback's counting for the owner it
@@ -230,7 +241,7 @@ func (m *writeMachine) check() {
 		}
 		if possible < m.need[i] {
 			m.done = true
-			m.err = fmt.Errorf("%w: %d of %d acknowledgements: %w", ErrQuorum, acks, m.need[i], errors.Join(m.errs...))
+			m.err = fmt.Errorf("%w: %d of %d acknowledgements: %w", ErrQuorum, acks, m.need[i], failures(m.errs))
 			return
 		}
 		if acks < m.need[i] {
@@ -339,7 +350,7 @@ func (m *readMachine) step(r reply) []send {
 func (m *readMachine) check() {
 	if !m.done && m.ok+m.outstanding < m.need {
 		m.done = true
-		m.err = fmt.Errorf("%w: %d of %d replies: %w", ErrQuorum, m.ok, m.need, errors.Join(m.errs...))
+		m.err = fmt.Errorf("%w: %d of %d replies: %w", ErrQuorum, m.ok, m.need, failures(m.errs))
 	}
 }
 

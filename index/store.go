@@ -54,7 +54,7 @@ type StoreOptions struct {
 	// FS replaces the real filesystem (tests use vfs.NewMem or a crashable
 	// in-memory FS).
 	FS vfs.FS
-	// CacheBytes is the block cache size; 0 means 64 MiB.
+	// CacheBytes is the block cache size; 0 means 256 MiB.
 	CacheBytes int64
 	Logger     *slog.Logger
 }
@@ -62,7 +62,7 @@ type StoreOptions struct {
 // OpenStore opens (creating if needed) the store in dir.
 func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 64 << 20
+		o.CacheBytes = 256 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -82,6 +82,9 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 			o.Logger.Error("index store: on-disk corruption", "path", info.Path, "err", info.Details)
 		}},
 		MemTableSize: 64 << 20,
+		// Every merge first reads the key it writes, mostly a new key: bloom
+		// filters spare those reads a probe of every table.
+		Levels: bloomLevels(),
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {

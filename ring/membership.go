@@ -89,6 +89,11 @@ type MembershipConfig struct {
 	Save func(*ClusterLayout) error
 	// SaveTrackers persists the trackers before they are announced.
 	SaveTrackers func(*Trackers) error
+	// Peers are gossip addresses of other nodes seen before (persisted by
+	// SavePeers); a restarting node tries them as well as Join, so a node
+	// restarted without --join still finds its cluster.
+	Peers     []string
+	SavePeers func([]string) error
 	// OnChange is called with each new placement view: a new layout, or a
 	// step of a data move.
 	OnChange func(*View)
@@ -188,6 +193,14 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.mu.Lock()
 	m.ml = ml
 	m.mu.Unlock()
+	if cfg.Stored != nil {
+		for _, p := range cfg.Peers {
+			if !slices.Contains(cfg.Join, p) && p != mc.AdvertiseAddr+":"+strconv.Itoa(mc.AdvertisePort) {
+				cfg.Join = append(cfg.Join, p)
+			}
+		}
+		m.cfg.Join = cfg.Join
+	}
 	if len(cfg.Join) > 0 && cfg.Stored != nil {
 		// A node that has been in the cluster knows its layout already: it
 		// serves at once and keeps trying its seeds until one answers (they
@@ -215,6 +228,27 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	m.ensureMember()
 	go m.tickLoop()
 	return m, nil
+}
+
+// rememberPeer adds a gossip address to the persisted peers.
+func (m *Membership) rememberPeer(addr string) {
+	if m.cfg.SavePeers == nil {
+		return
+	}
+	m.mu.Lock()
+	if slices.Contains(m.cfg.Peers, addr) {
+		m.mu.Unlock()
+		return
+	}
+	m.cfg.Peers = append(m.cfg.Peers, addr)
+	if len(m.cfg.Peers) > 64 {
+		m.cfg.Peers = m.cfg.Peers[len(m.cfg.Peers)-64:]
+	}
+	peers := slices.Clone(m.cfg.Peers)
+	m.mu.Unlock()
+	if err := m.cfg.SavePeers(peers); err != nil {
+		m.cfg.Logger.Warn("persist peers", "err", err)
+	}
 }
 
 // rejoin retries the seeds until gossip reaches another node.
@@ -650,6 +684,9 @@ func (d delegate) NotifyJoin(n *memberlist.Node) {
 	d.m.alive[n.Name] = true
 	d.m.addrs[n.Name] = parseMeta(n.Meta)
 	d.m.mu.Unlock()
+	if n.Name != string(d.m.cfg.Self) {
+		d.m.rememberPeer(n.Address())
+	}
 	d.m.cfg.Logger.Info("node alive", "node", n.Name, "addr", n.Address())
 }
 

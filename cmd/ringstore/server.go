@@ -246,11 +246,19 @@ func runServer(ctx context.Context, o serverOptions) error {
 		if err != nil {
 			return err
 		}
+		var peers []string
+		if b, err := store.GetMeta("peers"); err != nil {
+			return err
+		} else if len(b) > 0 {
+			peers = strings.Split(string(b), ",")
+		}
 		membership, err = ring.StartMembership(ring.MembershipConfig{
 			Self: nodeID, Member: self, GossipAddr: o.gossipAddr, Join: joins, Secret: secret,
 			Stored: stored, StoredTrackers: storedTrackers, Partitions: o.partitions, Replicas: o.replicas, S3Addr: o.s3Addr,
 			Save:         func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
 			SaveTrackers: func(t *ring.Trackers) error { return saveTrackers(store, t) },
+			Peers:        peers,
+			SavePeers:    func(p []string) error { return store.SetMeta("peers", []byte(strings.Join(p, ","))) },
 			OnChange:     func(v *ring.View) { current.Store(newPlacements(v)) },
 			SettleDelay:  o.settleDelay,
 			Logger:       log,
