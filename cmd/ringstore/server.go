@@ -226,16 +226,22 @@ func runServer(ctx context.Context, o serverOptions) error {
 	alive := func(string) bool { return true }
 	var membership *ring.Membership
 	mux := rpc.NewMux()
+	// Nodes talk over the framed stream protocol; the same port answers
+	// HTTP for admin tools and metrics.
 	var transport *rpc.HTTP
+	var stream *rpc.Stream
 	if cluster {
-		transport = rpc.NewHTTP(string(nodeID), secret, func(node string) (string, bool) {
+		resolve := func(node string) (string, bool) {
 			p := current.Load()
 			if p == nil {
 				return "", false
 			}
 			m, ok := p.member(ring.NodeID(node))
 			return m.Addr, ok && m.Addr != ""
-		}, mux, log)
+		}
+		transport = rpc.NewHTTP(string(nodeID), secret, resolve, mux, log)
+		stream = &rpc.Stream{Self: string(nodeID), Secret: secret, Resolve: resolve, Mux: mux, Logger: log}
+		defer stream.Close()
 		var joins []string
 		for _, j := range strings.Split(o.join, ",") {
 			if j = strings.TrimSpace(j); j != "" {
@@ -292,8 +298,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	clock := index.NewClock(nil)
 	repairs := &repairCounters{}
 	var indexTransport index.Transport
-	if transport != nil {
-		indexTransport = index.RPCTransport{RPC: transport}
+	if stream != nil {
+		indexTransport = index.RPCTransport{RPC: stream}
 	}
 	ix := index.New(index.Config{
 		Self:      string(nodeID),
@@ -311,8 +317,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	})
 	mux.Handle(index.RPCService, index.RPCHandler(store, clock))
 	var chunkRPC rpc.Transport
-	if transport != nil {
-		chunkRPC = transport
+	if stream != nil {
+		chunkRPC = stream
 	}
 	chunks := blobs.NewReplicated(blobs.ReplicatedConfig{
 		Self: string(nodeID), Local: chunkStore, RPC: chunkRPC,
@@ -333,10 +339,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 	defer stop()
 	var servers []*http.Server
 	serveErr := make(chan error, 2)
-	serve := func(addr string, h http.Handler) (string, error) {
+	serve := func(addr string, h http.Handler, wrap ...func(net.Listener) net.Listener) (string, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return "", fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		for _, w := range wrap {
+			ln = w(ln)
 		}
 		srv := &http.Server{
 			Handler:           h,
@@ -356,7 +365,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		rpcMux := http.NewServeMux()
 		rpcMux.Handle("/rpc/", transport)
 		rpcMux.Handle("/metrics", metrics)
-		if _, err := serve(o.rpcAddr, rpcMux); err != nil {
+		if _, err := serve(o.rpcAddr, rpcMux, func(ln net.Listener) net.Listener { return rpc.NewListener(ln, stream) }); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,468 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stream is the node-to-node transport: persistent TCP connections, each
+// carrying many requests at once, authenticated by the cluster secret.
+// HTTP costs about 50 µs of CPU per small round trip here (measured by
+// BenchmarkHTTPRoundTrip), more than the replica work of a small request;
+// a framed connection costs a fraction of that.
+//
+// A connection starts with a mutual challenge: the client sends its id,
+// the id of the node it means to reach and a nonce; the server answers with
+// its nonce and a MAC proving it knows the secret; the client answers with
+// its own MAC. Both derive a session key from the secret and the nonces.
+// Every frame then carries
+//
+//	length(4) id(8) kind(1) len(service)(1) service payload mac(16)
+//
+// where mac is HMAC-SHA256(session key, direction, everything before it)
+// truncated to 16 bytes. Request ids only increase on a connection, so a
+// frame replayed within one is refused; a new connection gets new keys.
+type Stream struct {
+	Self    string
+	Secret  []byte
+	Resolve func(node string) (string, bool)
+	Mux     *Mux
+	Logger  *slog.Logger
+	Stats   Stats
+	// Conns is the number of connections kept to each peer; 0 means 2 (a
+	// large chunk on one does not hold small requests behind it).
+	Conns int
+
+	mu    sync.Mutex // guards peers
+	peers map[string][]*streamConn
+	next  atomic.Uint64
+}
+
+// StreamMagic opens a stream connection; anything else on the RPC port is
+// HTTP (admin tools, metrics).
+const StreamMagic = "RSRPC1\n"
+
+const (
+	kindRequest  = 0
+	kindReply    = 1
+	kindError    = 2
+	frameMacLen  = 16
+	nonceLen     = 16
+	maxInflight  = 256
+	dialTimeout  = 3 * time.Second
+	handshakeDur = 5 * time.Second
+)
+
+var errConnClosed = errors.New("rpc: connection closed")
+
+// streamConn is one authenticated connection, client or server side.
+type streamConn struct {
+	c       net.Conn
+	r       *bufio.Reader
+	key     []byte
+	sendDir byte // 'c' for client-to-server frames, 's' the other way
+	peer    string
+
+	wmu sync.Mutex // guards w and writes
+	w   *bufio.Writer
+	// waiting counts writers queued for wmu: a writer that sees others
+	// waiting leaves the flush to the last of them, so frames from many
+	// concurrent requests share system calls.
+	waiting atomic.Int32
+
+	mu      sync.Mutex // guards the following fields (client side)
+	pending map[uint64]chan frame
+	nextID  uint64
+	err     error
+}
+
+type frame struct {
+	id      uint64
+	kind    byte
+	service string
+	payload []byte
+}
+
+func streamMAC(key []byte, dir byte, hdr, payload []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte{dir})
+	m.Write(hdr)
+	m.Write(payload)
+	return m.Sum(nil)[:frameMacLen]
+}
+
+// encode returns a frame's header and MAC.
+func (sc *streamConn) encode(f frame) (hdr, mac []byte, err error) {
+	if len(f.service) > 255 {
+		return nil, nil, fmt.Errorf("rpc: service name %q too long", f.service)
+	}
+	hdr = make([]byte, 4+8+1+1+len(f.service))
+	binary.BigEndian.PutUint32(hdr, uint32(len(hdr)-4+len(f.payload)+frameMacLen))
+	binary.BigEndian.PutUint64(hdr[4:], f.id)
+	hdr[12] = f.kind
+	hdr[13] = byte(len(f.service))
+	copy(hdr[14:], f.service)
+	return hdr, streamMAC(sc.key, sc.sendDir, hdr, f.payload), nil
+}
+
+func (sc *streamConn) writeFrame(f frame) error {
+	hdr, mac, err := sc.encode(f)
+	if err != nil {
+		return err
+	}
+	sc.lockWrite()
+	defer sc.wmu.Unlock()
+	return sc.writeLocked(hdr, f.payload, mac)
+}
+
+func (sc *streamConn) lockWrite() {
+	sc.waiting.Add(1)
+	sc.wmu.Lock()
+	sc.waiting.Add(-1)
+}
+
+// writeLocked writes one encoded frame; the caller holds wmu.
+func (sc *streamConn) writeLocked(hdr, payload, mac []byte) error {
+	if _, err := sc.w.Write(hdr); err != nil {
+		return err
+	}
+	if _, err := sc.w.Write(payload); err != nil {
+		return err
+	}
+	if _, err := sc.w.Write(mac); err != nil {
+		return err
+	}
+	if sc.waiting.Load() > 0 {
+		return nil // a writer queued behind us flushes
+	}
+	return sc.w.Flush()
+}
+
+func (sc *streamConn) readFrame() (frame, error) {
+	var lenb [4]byte
+	if _, err := io.ReadFull(sc.r, lenb[:]); err != nil {
+		return frame{}, err
+	}
+	n := binary.BigEndian.Uint32(lenb[:])
+	if n < 8+1+1+frameMacLen || n > MaxBodyBytes+1024 {
+		return frame{}, fmt.Errorf("rpc: bad frame length %d", n)
+	}
+	buf := make([]byte, 4+n)
+	copy(buf, lenb[:])
+	if _, err := io.ReadFull(sc.r, buf[4:]); err != nil {
+		return frame{}, err
+	}
+	slen := int(buf[13])
+	if 14+slen+frameMacLen > len(buf) {
+		return frame{}, errors.New("rpc: bad frame")
+	}
+	hdr := buf[:14+slen]
+	payload := buf[14+slen : len(buf)-frameMacLen]
+	dir := byte('c')
+	if sc.sendDir == 'c' {
+		dir = 's'
+	}
+	if !hmac.Equal(streamMAC(sc.key, dir, hdr, payload), buf[len(buf)-frameMacLen:]) {
+		return frame{}, ErrUnauthenticated
+	}
+	return frame{id: binary.BigEndian.Uint64(buf[4:]), kind: buf[12], service: string(buf[14 : 14+slen]), payload: payload}, nil
+}
+
+func handshakeMAC(secret []byte, role string, from, to string, nc, ns []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "%s\n%s\n%s\n", role, from, to)
+	m.Write(nc)
+	m.Write(ns)
+	return m.Sum(nil)
+}
+
+func writeString(w io.Writer, s string) error {
+	if len(s) > 255 {
+		return errors.New("rpc: name too long")
+	}
+	_, err := w.Write(append([]byte{byte(len(s))}, s...))
+	return err
+}
+
+func readString(r io.Reader) (string, error) {
+	var n [1]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return "", err
+	}
+	b := make([]byte, n[0])
+	_, err := io.ReadFull(r, b)
+	return string(b), err
+}
+
+// dial opens and authenticates a connection to node.
+func (t *Stream) dial(ctx context.Context, node string) (*streamConn, error) {
+	addr, ok := t.Resolve(node)
+	if !ok {
+		return nil, fmt.Errorf("rpc: no address for node %s", node)
+	}
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: dial %s at %s: %w", node, addr, err)
+	}
+	_ = c.SetDeadline(time.Now().Add(handshakeDur))
+	nc := make([]byte, nonceLen)
+	_, _ = rand.Read(nc)
+	w := bufio.NewWriterSize(c, 64<<10)
+	r := bufio.NewReaderSize(c, 64<<10)
+	fail := func(err error) (*streamConn, error) {
+		_ = c.Close()
+		return nil, fmt.Errorf("rpc: handshake with %s: %w", node, err)
+	}
+	if _, err := w.WriteString(StreamMagic); err != nil {
+		return fail(err)
+	}
+	if err := writeString(w, t.Self); err != nil {
+		return fail(err)
+	}
+	if err := writeString(w, node); err != nil {
+		return fail(err)
+	}
+	if _, err := w.Write(nc); err != nil {
+		return fail(err)
+	}
+	if err := w.Flush(); err != nil {
+		return fail(err)
+	}
+	ns := make([]byte, nonceLen)
+	macS := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(r, ns); err != nil {
+		return fail(err)
+	}
+	if _, err := io.ReadFull(r, macS); err != nil {
+		return fail(err)
+	}
+	if !hmac.Equal(macS, handshakeMAC(t.Secret, "server", t.Self, node, nc, ns)) {
+		return fail(ErrUnauthenticated)
+	}
+	if _, err := w.Write(handshakeMAC(t.Secret, "client", t.Self, node, nc, ns)); err != nil {
+		return fail(err)
+	}
+	if err := w.Flush(); err != nil {
+		return fail(err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	sc := &streamConn{c: c, r: r, w: w, key: handshakeMAC(t.Secret, "key", t.Self, node, nc, ns), sendDir: 'c', peer: node, pending: map[uint64]chan frame{}}
+	go t.clientReadLoop(sc)
+	return sc, nil
+}
+
+func (t *Stream) clientReadLoop(sc *streamConn) {
+	var err error
+	for {
+		var f frame
+		if f, err = sc.readFrame(); err != nil {
+			break
+		}
+		sc.mu.Lock()
+		ch := sc.pending[f.id]
+		delete(sc.pending, f.id)
+		sc.mu.Unlock()
+		if ch != nil {
+			ch <- f
+		}
+	}
+	sc.mu.Lock()
+	sc.err = fmt.Errorf("%w: %v", errConnClosed, err)
+	for id, ch := range sc.pending {
+		close(ch)
+		delete(sc.pending, id)
+	}
+	sc.mu.Unlock()
+	_ = sc.c.Close()
+	t.drop(sc)
+}
+
+func (t *Stream) drop(sc *streamConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.peers[sc.peer]
+	for i, c := range list {
+		if c == sc {
+			t.peers[sc.peer] = append(list[:i:i], list[i+1:]...)
+			return
+		}
+	}
+}
+
+// conn returns a connection to node, dialling when the pool is short.
+func (t *Stream) conn(ctx context.Context, node string) (*streamConn, error) {
+	want := t.Conns
+	if want <= 0 {
+		want = 2
+	}
+	t.mu.Lock()
+	if t.peers == nil {
+		t.peers = map[string][]*streamConn{}
+	}
+	list := t.peers[node]
+	if len(list) >= want {
+		sc := list[t.next.Add(1)%uint64(len(list))]
+		t.mu.Unlock()
+		return sc, nil
+	}
+	t.mu.Unlock()
+	sc, err := t.dial(ctx, node)
+	if err != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if list := t.peers[node]; len(list) > 0 {
+			return list[0], nil
+		}
+		return nil, err
+	}
+	t.mu.Lock()
+	t.peers[node] = append(t.peers[node], sc)
+	t.mu.Unlock()
+	return sc, nil
+}
+
+// Call implements Transport.
+func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]byte, error) {
+	sc, err := t.conn(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan frame, 1)
+	// Ids are taken and written under the write lock, so they reach the
+	// server in increasing order (it refuses any other).
+	sc.lockWrite()
+	sc.mu.Lock()
+	if sc.err != nil {
+		sc.mu.Unlock()
+		sc.wmu.Unlock()
+		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, sc.err)
+	}
+	sc.nextID++
+	id := sc.nextID
+	sc.pending[id] = ch
+	sc.mu.Unlock()
+	hdr, mac, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
+	if err == nil {
+		err = sc.writeLocked(hdr, body, mac)
+	}
+	sc.wmu.Unlock()
+	if err != nil {
+		sc.mu.Lock()
+		delete(sc.pending, id)
+		sc.mu.Unlock()
+		_ = sc.c.Close()
+		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, err)
+	}
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("rpc %s to %s: %w", service, to, errConnClosed)
+		}
+		t.Stats.add(service, len(body), len(f.payload))
+		if f.kind == kindError {
+			return nil, &RemoteError{Node: to, Service: service, Message: string(f.payload)}
+		}
+		return f.payload, nil
+	case <-ctx.Done():
+		sc.mu.Lock()
+		delete(sc.pending, id)
+		sc.mu.Unlock()
+		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, ctx.Err())
+	}
+}
+
+// ServeConn runs the server side of a stream connection whose magic has
+// been read.
+func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(handshakeDur))
+	from, err := readString(r)
+	if err != nil {
+		return
+	}
+	to, err := readString(r)
+	if err != nil {
+		return
+	}
+	nc := make([]byte, nonceLen)
+	if _, err := io.ReadFull(r, nc); err != nil {
+		return
+	}
+	if to != t.Self {
+		t.Logger.Warn("rpc connection for another node", "from", from, "to", to, "remote", c.RemoteAddr())
+		return
+	}
+	ns := make([]byte, nonceLen)
+	_, _ = rand.Read(ns)
+	w := bufio.NewWriterSize(c, 64<<10)
+	_, _ = w.Write(ns)
+	_, _ = w.Write(handshakeMAC(t.Secret, "server", from, to, nc, ns))
+	if err := w.Flush(); err != nil {
+		return
+	}
+	macC := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(r, macC); err != nil {
+		return
+	}
+	if !hmac.Equal(macC, handshakeMAC(t.Secret, "client", from, to, nc, ns)) {
+		t.Logger.Warn("rpc connection refused: not authenticated by the cluster secret", "from", from, "remote", c.RemoteAddr())
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	sc := &streamConn{c: c, r: r, w: w, key: handshakeMAC(t.Secret, "key", from, to, nc, ns), sendDir: 's', peer: from}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sem := make(chan struct{}, maxInflight)
+	var last uint64
+	for {
+		f, err := sc.readFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				t.Logger.Debug("rpc connection ended", "from", from, "err", err)
+			}
+			return
+		}
+		if f.kind != kindRequest || f.id <= last {
+			t.Logger.Warn("rpc frame refused", "from", from, "id", f.id)
+			return
+		}
+		last = f.id
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			reply, err := t.Mux.Serve(ctx, from, f.service, f.payload)
+			out := frame{id: f.id, kind: kindReply, payload: reply}
+			if err != nil {
+				out.kind, out.payload = kindError, []byte(err.Error())
+			}
+			if err := sc.writeFrame(out); err != nil {
+				_ = c.Close()
+			}
+		}()
+	}
+}
+
+// Close drops every client connection.
+func (t *Stream) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, list := range t.peers {
+		for _, sc := range list {
+			_ = sc.c.Close()
+		}
+	}
+	t.peers = nil
+}
