@@ -411,3 +411,25 @@ func TestManyParts(t *testing.T) {
 		t.Fatalf("part 1099 of the copy = %v", got)
 	}
 }
+
+// TestConditionalComplete: CompleteMultipartUpload honours If-None-Match:
+// * (create only) and If-Match like PUT does, and a refused completion
+// leaves the upload in place.
+func TestConditionalComplete(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.MinPartBytes = 1 })
+	ts.must(200, "PUT", "/cmp", nil)
+	ts.must(200, "PUT", "/cmp/exists", []byte("old"))
+	id := initiate(t, ts, "/cmp/exists")
+	etags := map[int]string{1: ts.must(200, "PUT", "/cmp/exists?partNumber=1&uploadId="+id, []byte("new")).Header().Get("ETag")}
+	if w := ts.do("POST", "/cmp/exists?uploadId="+id, completeBody(etags, []int{1}), "If-None-Match", "*"); w.Code != 412 {
+		t.Fatalf("complete with If-None-Match over an existing key = %d %s", w.Code, w.Body)
+	}
+	if w := ts.do("POST", "/cmp/exists?uploadId="+id, completeBody(etags, []int{1}), "If-Match", `"0000"`); w.Code != 412 {
+		t.Fatalf("complete with a wrong If-Match = %d", w.Code)
+	}
+	cur := ts.must(200, "HEAD", "/cmp/exists", nil).Header().Get("ETag")
+	ts.must(200, "POST", "/cmp/exists?uploadId="+id, completeBody(etags, []int{1}), "If-Match", cur)
+	if got := ts.must(200, "GET", "/cmp/exists", nil).Body.String(); got != "new" {
+		t.Fatalf("object after conditional completion = %q", got)
+	}
+}
