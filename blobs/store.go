@@ -122,7 +122,7 @@ func (s *Store) writeFile(p string, data []byte) error {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(s.dir, "tmp", hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := openForChunk(tmp, data)
 	if err != nil {
 		return err
 	}
