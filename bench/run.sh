@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# bench/run.sh: build ringstore, start a fresh single-node server on a temp
-# data dir, run the benchmark matrix against it (and optionally against
-# another S3 endpoint), keep every result as JSON under
-# bench/out/<date>-<commit>/ and print a markdown table.
+# bench/run.sh: build ringstore, start a fresh single-node server (or a
+# cluster of --nodes N processes on 127.0.0.1..N) on temp data dirs, run the
+# benchmark matrix against it (and optionally against another S3 endpoint),
+# keep every result as JSON under bench/out/<date>-<commit>/ and print a
+# markdown table. Against a cluster the client spreads its requests over
+# every node's endpoint.
 #
 # Usage: bench/run.sh [--duration 10s] [--list-objects N | --full]
 #                     [--cases "put-4KiB get-4KiB ..."] [--no-baseline]
+#                     [--nodes N]
 #
 # Environment (flags win):
 #   DURATION         measured time per case (default 10s)
@@ -14,7 +17,9 @@
 #   BASELINE=0       skip the per-case machine-limit measurements
 #   OTHER_ENDPOINT, OTHER_ACCESS_KEY, OTHER_SECRET_KEY [, OTHER_NAME]
 #                    also run the matrix against that endpoint
-#   PORT             S3 port of the local server (default: any free port)
+#   NODES            processes in the local cluster (default 1: one node
+#                    alone; N > 1 needs 127.0.0.1..N, N=3 W=2 R=2)
+#   PORT             S3 port of a single local server (default: any free port)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +28,7 @@ LIST_OBJECTS=${LIST_OBJECTS:-10000}
 BASELINE=${BASELINE:-1}
 CASES=${CASES:-}
 PORT=${PORT:-0}
+NODES=${NODES:-1}
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -31,7 +37,8 @@ while [[ $# -gt 0 ]]; do
 	--full) LIST_OBJECTS=100000; shift ;;
 	--cases) CASES=$2; shift 2 ;;
 	--no-baseline) BASELINE=0; shift ;;
-	-h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--nodes) NODES=$2; shift 2 ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -59,13 +66,12 @@ OUT="$ROOT/bench/out/$(date -u +%Y%m%d-%H%M%S)-$commit"
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 BIN="$WORK/ringstore"
-SERVER_PID=
+PIDS=()
 
 cleanup() {
-	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -73,22 +79,72 @@ trap cleanup EXIT
 echo "building ringstore ($commit)" >&2
 go build -o "$BIN" ./cmd/ringstore
 
-# A fresh server with fixed credentials on a temp data dir. Port 0 lets the
-# kernel pick a free port (the machine is shared); the banner tells which.
+# Fresh servers with fixed credentials on temp data dirs. The S3 port is
+# picked by the kernel (the machine is shared) and read from the banner.
 export RINGSTORE_ACCESS_KEY_ID=RSBENCH$(printf '%04d' $((RANDOM % 10000)))
 export RINGSTORE_SECRET_ACCESS_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
-DATA="$WORK/data"
-"$BIN" server --data "$DATA" --s3-addr "127.0.0.1:$PORT" --log-level warn >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-ENDPOINT=
-for _ in $(seq 100); do
-	ENDPOINT=$(sed -n 's/^ringstore S3 endpoint: //p' "$OUT/server.log")
-	[[ -n $ENDPOINT ]] && break
-	kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-	sleep 0.1
-done
-[[ -n $ENDPOINT ]] || { echo "run.sh: server did not start" >&2; cat "$OUT/server.log" >&2; exit 1; }
-echo "server $ENDPOINT (data $DATA); results in $OUT" >&2
+export RINGSTORE_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+
+# port_free HOST PORT: nothing listens on HOST:PORT over TCP or UDP.
+port_free() {
+	! ss -Htuln "( sport = :$2 )" 2>/dev/null | grep -q .
+}
+
+# random_port HOST: a port in 20000-59999 that is free now.
+random_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		if port_free "$1" "$p"; then echo "$p"; return; fi
+	done
+	echo "run.sh: no free port on $1" >&2
+	exit 1
+}
+
+# start_node I: node I on 127.0.0.I; appends its S3 endpoint to ENDPOINTS.
+ENDPOINTS=()
+GOSSIP1=
+start_node() {
+	local i=$1 host log args=()
+	if [[ $NODES == 1 ]]; then
+		host=127.0.0.1
+		log="$OUT/server.log"
+		args=(--s3-addr "$host:$PORT")
+	else
+		host=127.0.0.$i
+		log="$OUT/server$i.log"
+		local gossip="$host:$(random_port "$host")"
+		args=(--s3-addr "$host:0" --rpc-addr "$host:$(random_port "$host")" --gossip-addr "$gossip" --zone "zone-$i")
+		if [[ $i == 1 ]]; then GOSSIP1=$gossip; RPC1=${args[3]}; else args+=(--join "$GOSSIP1"); fi
+	fi
+	"$BIN" server --data "$WORK/data$i" "${args[@]}" --log-level warn >"$log" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	local ep=
+	for _ in $(seq 100); do
+		ep=$(sed -n 's/^ringstore S3 endpoint: //p' "$log")
+		[[ -n $ep ]] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+		sleep 0.1
+	done
+	[[ -n $ep ]] || { echo "run.sh: node $i did not start" >&2; cat "$log" >&2; exit 1; }
+	ENDPOINTS+=("$ep")
+}
+
+for i in $(seq "$NODES"); do start_node "$i"; done
+if [[ $NODES -gt 1 ]]; then
+	# Benchmark only once every node is in the layout and alive.
+	status=
+	for _ in $(seq 150); do
+		status=$("$BIN" admin status --rpc "$RPC1" 2>/dev/null || true)
+		if [[ $(grep -c ' alive ' <<<"$status") == "$NODES" ]] && ! grep -q unreachable <<<"$status"; then break; fi
+		status=
+		sleep 0.2
+	done
+	[[ -n $status ]] || { echo "run.sh: the cluster of $NODES never came up" >&2; exit 1; }
+fi
+ENDPOINT=$(IFS=,; echo "${ENDPOINTS[*]}")
+echo "$NODES node(s) at $ENDPOINT (data under $WORK); results in $OUT" >&2
 
 selected() { [[ -z $CASES ]] || [[ " $CASES " == *" $1 "* ]]; }
 
@@ -134,7 +190,7 @@ for target in ringstore ${OTHER_ENDPOINT:+"${OTHER_NAME:-other}"}; do
 done
 hsize='def hsize: if . >= 1048576 then "\(. / 1048576)MiB" elif . >= 1024 then "\(. / 1024)KiB" else "\(.)B" end;'
 {
-	echo "ringstore bench, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $DURATION per case"
+	echo "ringstore bench, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $NODES node(s), $DURATION per case"
 	echo
 	echo "| target | case | op | size | clients | ops/s | MiB/s | p50 ms | p99 ms | p99.9 ms | errors | vs baseline |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
