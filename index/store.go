@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -85,6 +86,26 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		// Every merge first reads the key it writes, mostly a new key: bloom
 		// filters spare those reads a probe of every table.
 		Levels: bloomLevels(),
+	}
+	// Records of small objects carry their bytes inline (up to 64 KiB), so
+	// most of the store's volume is values that compactions would otherwise
+	// copy again at every level. Separated into blob files, a value is
+	// written once at flush and compactions move only keys and references.
+	// Measured on 4 KiB objects: 32% less CPU for a sustained synced merge
+	// load (BenchmarkStoreMerge), 14% less server CPU per PUT on a 3-node
+	// cluster. Records without an inline body stay below MinimumSize, in
+	// the tables, where listing reads them without a second lookup.
+	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           1 << 10,
+			MaxBlobReferenceDepth: 10,
+			// Blob files holding deleted or overwritten values are
+			// rewritten once a fifth of them is garbage, so deletes give
+			// their space back.
+			RewriteMinimumAge:  5 * time.Minute,
+			TargetGarbageRatio: 0.2,
+		}
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {

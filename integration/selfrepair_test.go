@@ -70,42 +70,12 @@ func TestClusterScrubRepairs(t *testing.T) {
 	objs = append(objs, big)
 	victim := nodes[1]
 
-	// Bit rot in a pebble table: stop the node, flip bytes inside the
-	// data of its largest table, start it again.
+	// Bit rot in the index: stop the node, flip bytes inside the data of
+	// its largest table and of its largest blob file (the values of
+	// records with inline bodies), start it again.
 	victim.Stop()
-	var tables []string
-	_ = filepath.WalkDir(filepath.Join(victim.DataDir, "index"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".sst") {
-			tables = append(tables, p)
-		}
-		return nil
-	})
-	if len(tables) > 0 {
-		largest := tables[0]
-		for _, p := range tables {
-			a, _ := os.Stat(p)
-			b, _ := os.Stat(largest)
-			if a.Size() > b.Size() {
-				largest = p
-			}
-		}
-		b, err := os.ReadFile(largest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Keys sort 'm' (node metadata) < 'r' (records) < 't' (trees), and
-		// the index and footer sit at the end: the middle of the file is
-		// record data.
-		for i := len(b) * 2 / 5; i < len(b)/2; i += 97 {
-			b[i] ^= 0x5a
-		}
-		if err := os.WriteFile(largest, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("flipped bytes in %s (%d bytes)", filepath.Base(largest), len(b))
-	} else {
-		t.Log("no pebble table on disk yet (everything in the WAL); the record check is skipped")
-	}
+	tables := flipIndexFile(t, victim, ".sst")
+	blobs := flipIndexFile(t, victim, ".blob")
 	victim.Restart()
 	waitAlive(t, nodes, 3)
 
@@ -153,7 +123,7 @@ func TestClusterScrubRepairs(t *testing.T) {
 				bad++
 			}
 		}
-		recordsOK := len(tables) == 0 || (damaged > 0 && repairedParts >= damaged)
+		recordsOK := tables+blobs == 0 || (damaged > 0 && repairedParts >= damaged)
 		if bad == 0 && repaired > 0 && recordsOK {
 			t.Logf("after repair: %s", status)
 			break
@@ -164,6 +134,43 @@ func TestClusterScrubRepairs(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	checkEverywhere(t, nodes, bucket, objs)
+}
+
+// flipIndexFile flips bytes in the middle of the largest file of the
+// stopped node's index with the suffix and returns how many it damaged (0 if
+// there is none yet, with everything still in the WAL).
+func flipIndexFile(t *testing.T, n *clusterNode, suffix string) int {
+	t.Helper()
+	var largest string
+	var size int64
+	_ = filepath.WalkDir(filepath.Join(n.DataDir, "index"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, suffix) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() > size {
+			largest, size = p, fi.Size()
+		}
+		return nil
+	})
+	if largest == "" {
+		t.Logf("no %s file in the index yet (everything in the WAL); that check is skipped", suffix)
+		return 0
+	}
+	b, err := os.ReadFile(largest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys sort 'm' (node metadata) < 'r' (records) < 't' (trees), and
+	// a file's index and footer sit at its end: the middle of the file is
+	// record data.
+	for i := len(b) * 2 / 5; i < len(b)/2; i += 97 {
+		b[i] ^= 0x5a
+	}
+	if err := os.WriteFile(largest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flipped bytes in %s (%d bytes)", filepath.Base(largest), len(b))
+	return 1
 }
 
 func statusLine(status, prefix string) string {
