@@ -51,6 +51,9 @@ type Config struct {
 	MinPartBytes int64
 	// Now is the clock for Last-Modified comparisons; nil means time.Now.
 	Now func() time.Time
+	// Observe, if set, is told of every finished request: its method,
+	// whether it failed with an S3 error, and how long the handler ran.
+	Observe func(method string, failed bool, d time.Duration)
 }
 
 // Chunks is what the gateway needs of the chunk store.
@@ -203,8 +206,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("handler panic", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "panic", p)
 			s.writeError(w, r, ErrInternal)
 		}
+		d := time.Since(rc.start)
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(r.Method, rc.errCode != "", d)
+		}
 		s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", r.RequestURI,
-			"error", rc.errCode, "duration", time.Since(rc.start))
+			"error", rc.errCode, "duration", d)
 	}()
 	s.router.ServeHTTP(w, r)
 }

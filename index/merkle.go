@@ -187,7 +187,7 @@ func (s *Store) RebuildTree(part uint16) error {
 	unlock := s.lockAll()
 	defer unlock()
 	t := &Tree{}
-	err := s.scanPartitionLocked(part, func(k, v []byte) error {
+	err := s.scanPartitionLocked(part, nil, func(k, v []byte) error {
 		h := itemHash(k, v)
 		t.Leaves[leafOf(k)].xor(h[:])
 		return nil
@@ -224,20 +224,30 @@ func (s *Store) lockAll() func() {
 }
 
 func (s *Store) scanPartition(part uint16, fn func(k, v []byte) error) error {
+	return s.scanPartitionKeys(part, nil, fn)
+}
+
+// scanPartitionKeys is scanPartition over the keys keep accepts (all if
+// keep is nil). The others' values are never read: with values separated
+// into blob files, that is most of a scan's cost.
+func (s *Store) scanPartitionKeys(part uint16, keep func(k []byte) bool, fn func(k, v []byte) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	return s.scanPartitionLocked(part, fn)
+	return s.scanPartitionLocked(part, keep, fn)
 }
 
-func (s *Store) scanPartitionLocked(part uint16, fn func(k, v []byte) error) error {
+func (s *Store) scanPartitionLocked(part uint16, keep func(k []byte) bool, fn func(k, v []byte) error) error {
 	lo := []byte{nsRecord, byte(part >> 8), byte(part)}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
 		return fmt.Errorf("scan partition %d: %w", part, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
+		if keep != nil && !keep(it.Key()) {
+			continue
+		}
 		v, err := it.ValueAndErr()
 		if err == nil {
 			err = fn(it.Key(), v)
@@ -267,10 +277,8 @@ func (s *Store) LeafEntries(part uint16, leaves []byte) ([]LeafEntry, error) {
 		want[l] = true
 	}
 	var out []LeafEntry
-	err := s.scanPartition(part, func(k, v []byte) error {
-		if want[leafOf(k)] {
-			out = append(out, LeafEntry{Key: bytes.Clone(k), Hash: itemHash(k, v)})
-		}
+	err := s.scanPartitionKeys(part, func(k []byte) bool { return want[leafOf(k)] }, func(k, v []byte) error {
+		out = append(out, LeafEntry{Key: bytes.Clone(k), Hash: itemHash(k, v)})
 		return nil
 	})
 	return out, err

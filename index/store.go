@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store is a node's local record store on pebble: the replica side of the
@@ -119,6 +120,13 @@ func bloomLevels() (levels [7]pebble.LevelOptions) {
 		levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	return levels
+}
+
+// WALFsyncLatency is pebble's histogram of write-ahead-log fsyncs, in
+// nanoseconds. Every synced commit waits for one, so its tail bounds the
+// tail of every acknowledged write.
+func (s *Store) WALFsyncLatency() prometheus.Histogram {
+	return s.db.Metrics().LogWriter.FsyncLatency
 }
 
 // Close flushes and closes the store.

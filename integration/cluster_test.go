@@ -14,7 +14,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -270,6 +272,32 @@ func TestClusterAccessKeys(t *testing.T) {
 			t.Fatalf("revoked key still accepted: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The node that served the CreateBucket (a PUT) timed it, and the index
+	// writes behind it timed their WAL fsyncs; both are on /metrics.
+	resp, err := http.Get("http://" + nodes[2].rpc + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ringstore_s3_request_duration_seconds_count{method="PUT",outcome="ok"} 1`,
+		`ringstore_s3_request_duration_seconds_count{method="GET",outcome="error"}`,
+		`ringstore_index_wal_fsync_seconds_bucket{le="0.0001"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics of the serving node lacks %q", want)
+		}
+	}
+	var fsyncs float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "ringstore_index_wal_fsync_seconds_count "); ok {
+			fsyncs, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if fsyncs < 1 {
+		t.Errorf("no WAL fsync counted after synced writes; /metrics:\n%s", body)
 	}
 }
 

@@ -1,20 +1,75 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ringstore/ringstore/index"
 )
 
+// requestMetrics times the S3 requests a node serves.
+type requestMetrics struct {
+	duration *prometheus.HistogramVec
+}
+
+func newRequestMetrics() *requestMetrics {
+	return &requestMetrics{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "ringstore",
+		Name:      "s3_request_duration_seconds",
+		Help:      "Time to serve an S3 request, by HTTP method and outcome (ok or error).",
+		// 100 us to 10 s: small requests take about a millisecond, large
+		// bodies and quorum waits behind a dead node take seconds.
+		Buckets: prometheus.ExponentialBucketsRange(100e-6, 10, 26),
+	}, []string{"method", "outcome"})}
+}
+
+// observe is the gateway's Observe hook.
+func (m *requestMetrics) observe(method string, failed bool, d time.Duration) {
+	outcome := "ok"
+	if failed {
+		outcome = "error"
+	}
+	m.duration.WithLabelValues(method, outcome).Observe(d.Seconds())
+}
+
+// nanosHistogram re-exports a histogram observed in nanoseconds (pebble's)
+// in seconds, the Prometheus base unit.
+type nanosHistogram struct {
+	desc *prometheus.Desc
+	h    prometheus.Histogram
+}
+
+func (c nanosHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c nanosHistogram) Collect(ch chan<- prometheus.Metric) {
+	var m dto.Metric
+	if err := c.h.Write(&m); err != nil || m.Histogram == nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, fmt.Errorf("read histogram: %v", err))
+		return
+	}
+	buckets := make(map[float64]uint64, len(m.Histogram.Bucket))
+	for _, b := range m.Histogram.Bucket {
+		buckets[b.GetUpperBound()/1e9] = b.GetCumulativeCount()
+	}
+	ch <- prometheus.MustNewConstHistogram(c.desc, m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()/1e9, buckets)
+}
+
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, repairs *repairCounters, scrub *scrubStats) http.Handler {
+func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(requests.duration)
+	reg.MustRegister(nanosHistogram{
+		desc: prometheus.NewDesc("ringstore_index_wal_fsync_seconds", "Time of each fsync of the index write-ahead log; every acknowledged write waits for one.", nil, nil),
+		h:    ix.Store().WALFsyncLatency(),
+	})
 	ae := ix.AEStats()
 	counter := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ringstore", Name: name, Help: help}, f))

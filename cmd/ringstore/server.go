@@ -330,9 +330,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Region: o.region,
 		Lookup: gateway.KeyLookup(ix, creds.AccessKeyID, creds.SecretAccessKey, o.keyCacheTTL),
 	}
+	requests := newRequestMetrics()
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
-		ChunkBytes: int(chunkBytes),
+		ChunkBytes: int(chunkBytes), Observe: requests.observe,
 	})
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -359,7 +360,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return ln.Addr().String(), nil
 	}
 	scrub := &scrubStats{}
-	metrics := metricsHandler(ix, repairs, scrub)
+	metrics := metricsHandler(ix, requests, repairs, scrub)
 	if cluster {
 		registerAdmin(mux, membership, ix, chunks, scrub)
 		rpcMux := http.NewServeMux()
