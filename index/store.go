@@ -77,13 +77,8 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
 		FormatMajorVersion: pebble.FormatNewest,
 		Merger:             xorMerger,
-		// Corruption is a read error, not the end of the process: the
-		// replica answers with an error, quorums go to the other owners,
-		// and scrub refills the damaged partition from them.
-		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
-			o.Logger.Error("index store: on-disk corruption", "path", info.Path, "err", info.Details)
-		}},
-		MemTableSize: 64 << 20,
+		EventListener:      storeEvents(o.Logger),
+		MemTableSize:       64 << 20,
 		// Every merge first reads the key it writes, mostly a new key: bloom
 		// filters spare those reads a probe of every table.
 		Levels: bloomLevels(),
@@ -108,11 +103,45 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 			TargetGarbageRatio: 0.2,
 		}
 	}
+	// Files of 8 MiB in L0 (doubling per level) rather than pebble's 2 MiB:
+	// with values in blob files a 64 MiB flush otherwise makes about 30
+	// pairs of tiny tables and blob files, each created and synced on its
+	// own. Measured: 15-20% less CPU for a sustained synced merge load
+	// (BenchmarkStoreMerge/sync/parallel32 over 300k 4 KiB records, 34-37 s
+	// to 28-30 s); reads and listing unchanged.
+	opts.TargetFileSizes[0] = 8 << 20
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)
 	}
 	return &Store{db: db, seed: maphash.MakeSeed()}, nil
+}
+
+// storeEvents reports what an operator must know of pebble: corruption,
+// and write stalls, during which every acknowledged write waits.
+func storeEvents(log *slog.Logger) *pebble.EventListener {
+	var stallMu sync.Mutex
+	var stallStart time.Time
+	var stallReason string
+	return &pebble.EventListener{
+		// Corruption is a read error, not the end of the process: the
+		// replica answers with an error, quorums go to the other owners,
+		// and scrub refills the damaged partition from them.
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			log.Error("index store: on-disk corruption", "path", info.Path, "err", info.Details)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			stallMu.Lock()
+			stallStart, stallReason = time.Now(), info.Reason
+			stallMu.Unlock()
+		},
+		WriteStallEnd: func() {
+			stallMu.Lock()
+			d, reason := time.Since(stallStart), stallReason
+			stallMu.Unlock()
+			log.Warn("index store: writes stalled", "reason", reason, "duration", d)
+		},
+	}
 }
 
 func bloomLevels() (levels [7]pebble.LevelOptions) {
