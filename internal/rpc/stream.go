@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net"
@@ -72,7 +73,9 @@ type streamConn struct {
 	c       net.Conn
 	r       *bufio.Reader
 	key     []byte
-	sendDir byte // 'c' for client-to-server frames, 's' the other way
+	sendDir byte      // 'c' for client-to-server frames, 's' the other way
+	sendMAC hash.Hash // guarded by wmu
+	recvMAC hash.Hash // used only by the connection's reading goroutine
 	peer    string
 
 	wmu sync.Mutex // guards w and writes
@@ -95,15 +98,23 @@ type frame struct {
 	payload []byte
 }
 
-func streamMAC(key []byte, dir byte, hdr, payload []byte) []byte {
-	m := hmac.New(sha256.New, key)
+// frameMAC computes a frame's MAC with m, an HMAC keyed with the session
+// key; the caller owns m (one for sending under the write lock, one for
+// the reading goroutine), so the key schedule is not redone per frame.
+func frameMAC(m hash.Hash, dir byte, hdr, payload []byte) []byte {
+	m.Reset()
 	m.Write([]byte{dir})
 	m.Write(hdr)
 	m.Write(payload)
 	return m.Sum(nil)[:frameMacLen]
 }
 
-// encode returns a frame's header and MAC.
+func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sendDir byte, peer string) *streamConn {
+	return &streamConn{c: c, r: r, w: w, key: key, sendDir: sendDir, peer: peer,
+		sendMAC: hmac.New(sha256.New, key), recvMAC: hmac.New(sha256.New, key)}
+}
+
+// encode returns a frame's header and MAC; the caller holds wmu.
 func (sc *streamConn) encode(f frame) (hdr, mac []byte, err error) {
 	if len(f.service) > 255 {
 		return nil, nil, fmt.Errorf("rpc: service name %q too long", f.service)
@@ -114,16 +125,16 @@ func (sc *streamConn) encode(f frame) (hdr, mac []byte, err error) {
 	hdr[12] = f.kind
 	hdr[13] = byte(len(f.service))
 	copy(hdr[14:], f.service)
-	return hdr, streamMAC(sc.key, sc.sendDir, hdr, f.payload), nil
+	return hdr, frameMAC(sc.sendMAC, sc.sendDir, hdr, f.payload), nil
 }
 
 func (sc *streamConn) writeFrame(f frame) error {
+	sc.lockWrite()
+	defer sc.wmu.Unlock()
 	hdr, mac, err := sc.encode(f)
 	if err != nil {
 		return err
 	}
-	sc.lockWrite()
-	defer sc.wmu.Unlock()
 	return sc.writeLocked(hdr, f.payload, mac)
 }
 
@@ -174,7 +185,7 @@ func (sc *streamConn) readFrame() (frame, error) {
 	if sc.sendDir == 'c' {
 		dir = 's'
 	}
-	if !hmac.Equal(streamMAC(sc.key, dir, hdr, payload), buf[len(buf)-frameMacLen:]) {
+	if !hmac.Equal(frameMAC(sc.recvMAC, dir, hdr, payload), buf[len(buf)-frameMacLen:]) {
 		return frame{}, ErrUnauthenticated
 	}
 	return frame{id: binary.BigEndian.Uint64(buf[4:]), kind: buf[12], service: string(buf[14 : 14+slen]), payload: payload}, nil
@@ -259,7 +270,8 @@ func (t *Stream) dial(ctx context.Context, node string) (*streamConn, error) {
 		return fail(err)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sc := &streamConn{c: c, r: r, w: w, key: handshakeMAC(t.Secret, "key", t.Self, node, nc, ns), sendDir: 'c', peer: node, pending: map[uint64]chan frame{}}
+	sc := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", t.Self, node, nc, ns), 'c', node)
+	sc.pending = map[uint64]chan frame{}
 	go t.clientReadLoop(sc)
 	return sc, nil
 }
@@ -422,7 +434,7 @@ func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	sc := &streamConn{c: c, r: r, w: w, key: handshakeMAC(t.Secret, "key", from, to, nc, ns), sendDir: 's', peer: from}
+	sc := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", from, to, nc, ns), 's', from)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sem := make(chan struct{}, maxInflight)
