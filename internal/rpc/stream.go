@@ -74,8 +74,11 @@ type streamConn struct {
 	r       *bufio.Reader
 	key     []byte
 	sendDir byte      // 'c' for client-to-server frames, 's' the other way
-	sendMAC hash.Hash // guarded by wmu
-	recvMAC hash.Hash // used only by the connection's reading goroutine
+	sendMAC hash.Hash // guarded by wmu, with sendSum
+	sendSum [sha256.Size]byte
+	sendHdr [4 + 8 + 1 + 1 + 255]byte // the header being written, under wmu
+	recvMAC hash.Hash                 // used only by the connection's reading goroutine
+	recvSum [sha256.Size]byte
 	peer    string
 
 	wmu sync.Mutex // guards w and writes
@@ -101,12 +104,14 @@ type frame struct {
 // frameMAC computes a frame's MAC with m, an HMAC keyed with the session
 // key; the caller owns m (one for sending under the write lock, one for
 // the reading goroutine), so the key schedule is not redone per frame.
-func frameMAC(m hash.Hash, dir byte, hdr, payload []byte) []byte {
+// The MAC lands in sum, the owner's scratch space, and is valid until the
+// owner's next frame.
+func frameMAC(m hash.Hash, sum *[sha256.Size]byte, dir byte, hdr, payload []byte) []byte {
 	m.Reset()
 	m.Write([]byte{dir})
 	m.Write(hdr)
 	m.Write(payload)
-	return m.Sum(nil)[:frameMacLen]
+	return m.Sum(sum[:0])[:frameMacLen]
 }
 
 func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sendDir byte, peer string) *streamConn {
@@ -114,18 +119,19 @@ func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sen
 		sendMAC: hmac.New(sha256.New, key), recvMAC: hmac.New(sha256.New, key)}
 }
 
-// encode returns a frame's header and MAC; the caller holds wmu.
+// encode returns a frame's header and MAC, valid until the next frame;
+// the caller holds wmu.
 func (sc *streamConn) encode(f frame) (hdr, mac []byte, err error) {
 	if len(f.service) > 255 {
 		return nil, nil, fmt.Errorf("rpc: service name %q too long", f.service)
 	}
-	hdr = make([]byte, 4+8+1+1+len(f.service))
+	hdr = sc.sendHdr[:4+8+1+1+len(f.service)]
 	binary.BigEndian.PutUint32(hdr, uint32(len(hdr)-4+len(f.payload)+frameMacLen))
 	binary.BigEndian.PutUint64(hdr[4:], f.id)
 	hdr[12] = f.kind
 	hdr[13] = byte(len(f.service))
 	copy(hdr[14:], f.service)
-	return hdr, frameMAC(sc.sendMAC, sc.sendDir, hdr, f.payload), nil
+	return hdr, frameMAC(sc.sendMAC, &sc.sendSum, sc.sendDir, hdr, f.payload), nil
 }
 
 func (sc *streamConn) writeFrame(f frame) error {
@@ -185,7 +191,7 @@ func (sc *streamConn) readFrame() (frame, error) {
 	if sc.sendDir == 'c' {
 		dir = 's'
 	}
-	if !hmac.Equal(frameMAC(sc.recvMAC, dir, hdr, payload), buf[len(buf)-frameMacLen:]) {
+	if !hmac.Equal(frameMAC(sc.recvMAC, &sc.recvSum, dir, hdr, payload), buf[len(buf)-frameMacLen:]) {
 		return frame{}, ErrUnauthenticated
 	}
 	return frame{id: binary.BigEndian.Uint64(buf[4:]), kind: buf[12], service: string(buf[14 : 14+slen]), payload: payload}, nil
