@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -25,6 +26,20 @@ func TestScrubRepairsDamagedRecord(t *testing.T) {
 	pk := ObjectPK(b.ID, 0)
 	part := ixs["n2"].partition(TableObjects, pk)
 	key := RecordKey(part, TableObjects, pk, []byte("k7"))
+	// A write returns at its quorum; the third owner's copies may still be
+	// on their way. Rot that lands first would be merged over, and a tree
+	// still changing under the scrub reads as writes, not as damage.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		t1, _ := lb.stores["n1"].Tree(part)
+		t2, _ := victim.Tree(part)
+		t3, _ := lb.stores["n3"].Tree(part)
+		if t1.Root() == t2.Root() && t2.Root() == t3.Root() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim never received every write")
+		}
+	}
 	// Bit rot: the stored value changes, the tree does not.
 	if err := victim.db.Set(key, EncodeObject(&Object{Versions: []Version{{ID: "null", Timestamp: 3, WriteID: WriteID{6}, ETag: "rotten"}}}), pebble.Sync); err != nil {
 		t.Fatal(err)
