@@ -19,7 +19,14 @@ func encodeItem(e *encoder, it Item) {
 
 // EncodeRequest encodes a replica request.
 func EncodeRequest(r *Request) []byte {
-	e := encoder{b: make([]byte, 0, 256)}
+	n := 64 + len(r.Lo) + len(r.Hi) + len(r.For) + 3*len(r.Parts) + len(r.Leaves)
+	for _, it := range r.Items {
+		n += 16 + len(it.Key) + len(it.Value)
+	}
+	for _, k := range r.Keys {
+		n += 8 + len(k)
+	}
+	e := encoder{b: make([]byte, 0, n)}
 	e.uint(1, uint64(r.Op))
 	for _, it := range r.Items {
 		e.message(2, func(e *encoder) { encodeItem(e, it) })
@@ -46,7 +53,9 @@ func EncodeRequest(r *Request) []byte {
 	return e.b
 }
 
-// DecodeRequest decodes a replica request.
+// DecodeRequest decodes a replica request. Its items and keys alias b
+// (a request's 4 KiB record is not copied again on every replica): b must
+// not be modified afterwards.
 func DecodeRequest(b []byte) (*Request, error) {
 	r := &Request{}
 	d := decoder{b: b}
@@ -63,9 +72,9 @@ func DecodeRequest(b []byte) (*Request, error) {
 					case 1:
 						it.Table = Table(d.uint(t))
 					case 2:
-						it.Key = append([]byte(nil), d.bytes(t)...)
+						it.Key = d.view(t)
 					case 3:
-						it.Value = append([]byte(nil), d.bytes(t)...)
+						it.Value = d.view(t)
 					default:
 						d.skip(n, t)
 					}
@@ -79,7 +88,9 @@ func DecodeRequest(b []byte) (*Request, error) {
 			d.message(t, func(d *decoder) {
 				for n, t, ok := d.next(); ok; n, t, ok = d.next() {
 					if n == 1 {
-						k = append([]byte{}, d.bytes(t)...)
+						if v := d.view(t); v != nil {
+							k = v
+						}
 					} else {
 						d.skip(n, t)
 					}
@@ -126,7 +137,14 @@ func DecodeRequest(b []byte) (*Request, error) {
 // EncodeResponse encodes a replica response. Absent values (nil) and empty
 // ones are told apart, since a Get of a missing record returns nil.
 func EncodeResponse(r *Response) []byte {
-	e := encoder{b: make([]byte, 0, 256)}
+	n := 64
+	for _, v := range r.Values {
+		n += 16 + len(v)
+	}
+	for _, kv := range r.Range {
+		n += 16 + len(kv.Key) + len(kv.Value)
+	}
+	e := encoder{b: make([]byte, 0, n)}
 	for _, v := range r.Values {
 		e.message(1, func(e *encoder) {
 			e.bool(1, v != nil)

@@ -22,6 +22,21 @@ func TestMessagesRoundTrip(t *testing.T) {
 			t.Fatalf("request round trip:\n got %#v, %v\nwant %#v", got, err, r)
 		}
 	}
+	// Decoded items alias the buffer, capped: appending to a key (as range
+	// scans do, to step past it) must not overwrite the value behind it.
+	two := &Request{Op: OpMerge, Items: []Item{
+		{Table: TableObjects, Key: []byte("k1"), Value: []byte("value one")},
+		{Table: TableObjects, Key: []byte("k2"), Value: []byte("value two")},
+	}}
+	dec, err := DecodeRequest(EncodeRequest(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(dec.Items[0].Key, "XXXXXXXX"...)
+	_ = append(dec.Items[0].Value, "XXXXXXXX"...)
+	if !reflect.DeepEqual(dec, two) {
+		t.Fatalf("appending to decoded fields changed the request: %#v", dec)
+	}
 	resp := &Response{Values: [][]byte{nil, {}, []byte("x")}, Range: []KeyValue{{Key: []byte("k"), Value: []byte("v")}}, Clock: 7}
 	got, err := DecodeResponse(EncodeResponse(resp))
 	if err != nil || !reflect.DeepEqual(got, resp) {

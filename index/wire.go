@@ -124,6 +124,17 @@ func (d *decoder) bytes(t protowire.Type) []byte {
 	return v
 }
 
+// view returns the bytes field without copying: it aliases the decoded
+// buffer, capped so an append to it cannot overwrite what follows. Empty
+// is nil.
+func (d *decoder) view(t protowire.Type) []byte {
+	v := d.bytes(t)
+	if len(v) == 0 {
+		return nil
+	}
+	return v[:len(v):len(v)]
+}
+
 func (d *decoder) str(t protowire.Type) string { return string(d.bytes(t)) }
 
 func (d *decoder) message(t protowire.Type, f func(*decoder)) {
