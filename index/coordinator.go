@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/ringstore/ringstore/internal/workers"
 )
 
 // Placement is what the index needs of the ring: the partition of a
@@ -63,6 +65,10 @@ type Index struct {
 	// cluster-wide mechanism plugs in.
 	updateLocks [256]sync.Mutex
 	aeStats     AEStats
+	// local runs requests to this node's own store on reused goroutines:
+	// a fresh goroutine's stack grows and is copied on the way down into
+	// pebble every time.
+	local *workers.Pool
 }
 
 // ErrQuorum means fewer owners than the quorum answered.
@@ -91,7 +97,7 @@ func New(cfg Config) *Index {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
-	return &Index{cfg: cfg, seed: maphash.MakeSeed()}
+	return &Index{cfg: cfg, seed: maphash.MakeSeed(), local: workers.New(10 * time.Second)}
 }
 
 // Clock returns the coordinator's hybrid logical clock.
@@ -162,13 +168,18 @@ func (ix *Index) run(ctx context.Context, m machine) error {
 		for _, s := range ss {
 			inflight++
 			node := m.targetOf(s.id).node
-			go func() {
+			send := func() {
 				resp, err := ix.call(ctx, node, s.req)
 				select {
 				case replies <- reply{id: s.id, resp: resp, err: err}:
 				case <-stop:
 				}
-			}()
+			}
+			if node == ix.cfg.Self {
+				ix.local.Go(send)
+			} else {
+				go send()
+			}
 		}
 	}
 	dispatch(sends)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ringstore/ringstore/internal/workers"
 )
 
 // Stream is the node-to-node transport: persistent TCP connections, each
@@ -53,6 +55,12 @@ type Stream struct {
 	mu    sync.Mutex // guards peers
 	peers map[string][]*streamConn
 	next  atomic.Uint64
+
+	// Requests are served on reused goroutines: a replica merge goes deep
+	// into pebble, and a fresh goroutine's stack grows and is copied on
+	// the way down every time.
+	workersOnce sync.Once
+	pool        *workers.Pool
 }
 
 // StreamMagic opens a stream connection; anything else on the RPC port is
@@ -466,7 +474,7 @@ func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
 		}
 		last = f.id
 		sem <- struct{}{}
-		go func() {
+		t.servePool().Go(func() {
 			defer func() { <-sem }()
 			reply, err := t.Mux.Serve(ctx, from, f.service, f.payload)
 			out := frame{id: f.id, kind: kindReply, payload: reply}
@@ -476,8 +484,13 @@ func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
 			if err := sc.writeFrame(out); err != nil {
 				_ = c.Close()
 			}
-		}()
+		})
 	}
+}
+
+func (t *Stream) servePool() *workers.Pool {
+	t.workersOnce.Do(func() { t.pool = workers.New(10 * time.Second) })
+	return t.pool
 }
 
 // Close drops every client connection.
