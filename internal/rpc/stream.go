@@ -84,7 +84,6 @@ var errConnClosed = errors.New("rpc: connection closed")
 type streamConn struct {
 	c       net.Conn
 	r       *bufio.Reader
-	key     []byte
 	sendDir byte      // 'c' for client-to-server frames, 's' the other way
 	sendMAC hash.Hash // guarded by wmu, with sendSum
 	sendSum [sha256.Size]byte
@@ -127,7 +126,7 @@ func frameMAC(m hash.Hash, sum *[sha256.Size]byte, dir byte, hdr, payload []byte
 }
 
 func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sendDir byte, peer string) *streamConn {
-	return &streamConn{c: c, r: r, w: w, key: key, sendDir: sendDir, peer: peer,
+	return &streamConn{c: c, r: r, w: w, sendDir: sendDir, peer: peer,
 		sendMAC: hmac.New(sha256.New, key), recvMAC: hmac.New(sha256.New, key)}
 }
 
