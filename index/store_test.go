@@ -7,9 +7,13 @@ package index
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -145,5 +149,24 @@ func TestSyncedMergeSurvivesCrash(t *testing.T) {
 	defer s2.Close()
 	if v, _ := s2.Get(key); v == nil {
 		t.Fatal("a synced merge was lost in a crash")
+	}
+}
+
+// A pebble write stall is logged when it ends, with its reason and how long
+// writes waited.
+func TestStoreLogsWriteStalls(t *testing.T) {
+	var buf bytes.Buffer
+	ev := storeEvents(slog.New(slog.NewTextHandler(&buf, nil)))
+	ev.WriteStallBegin(pebble.WriteStallBeginInfo{Reason: "memtable count limit reached"})
+	time.Sleep(5 * time.Millisecond)
+	ev.WriteStallEnd()
+	line := buf.String()
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, `reason="memtable count limit reached"`) {
+		t.Fatalf("stall log = %q", line)
+	}
+	i := strings.Index(line, "duration=")
+	d, err := time.ParseDuration(strings.Fields(line[i+len("duration="):])[0])
+	if err != nil || d < 5*time.Millisecond {
+		t.Fatalf("stall duration in %q: %v, %v", line, d, err)
 	}
 }
