@@ -142,6 +142,19 @@ if [[ $NODES -gt 1 ]]; then
 		sleep 0.2
 	done
 	[[ -n $status ]] || { echo "run.sh: the cluster of $NODES never came up" >&2; exit 1; }
+	# A new cluster forms through layout versions (the first node alone,
+	# then all of them); until the old versions retire, every write also
+	# needs their owners' acknowledgements and reads use the oldest synced
+	# version, so a run started earlier measures the transition, not the
+	# cluster. It settles in about 30 s (the --settle-delay, then a sync).
+	echo "waiting for the layout to settle" >&2
+	for _ in $(seq 600); do
+		status=$("$BIN" admin status --rpc "$RPC1" 2>/dev/null || true)
+		if grep -q '^NODE' <<<"$status" && ! grep -q 'data moving' <<<"$status"; then break; fi
+		status=
+		sleep 0.5
+	done
+	[[ -n $status ]] || { echo "run.sh: the layout of the $NODES-node cluster did not settle in 300 s" >&2; exit 1; }
 fi
 ENDPOINT=$(IFS=,; echo "${ENDPOINTS[*]}")
 echo "$NODES node(s) at $ENDPOINT (data under $WORK); results in $OUT" >&2
