@@ -47,6 +47,10 @@ type Config struct {
 	Logger         *slog.Logger
 	// OnRepair, if set, counts records sent by read repair.
 	OnRepair func(t Table, n int)
+	// OnDigestMiss, if set, counts single-record reads whose digest read
+	// did not settle them (replicas disagreed, or one failed), so they
+	// were read again in full.
+	OnDigestMiss func(t Table)
 	// AEConfirm is how long a difference anti-entropy finds must persist,
 	// unchanged, before it is repaired; 0 repairs at once.
 	AEConfirm time.Duration
@@ -267,7 +271,21 @@ func (ix *Index) Put(ctx context.Context, recs ...Record) error {
 func (ix *Index) Get(ctx context.Context, t Table, pk, sk []byte) ([]byte, error) {
 	part := ix.partition(t, pk)
 	key := RecordKey(part, t, pk, sk)
-	m := newRead(ix.view(part), t, &Request{Op: OpGet, Keys: [][]byte{key}}, ix.cfg.R).withSelf(ix.cfg.Self)
+	req := &Request{Op: OpGet, Keys: [][]byte{key}}
+	// First one record and R-1 digests; only when they disagree, or a
+	// target fails, the full read below, which merges and repairs.
+	if ix.cfg.R > 1 {
+		d := newRead(ix.view(part), t, req, ix.cfg.R).withSelf(ix.cfg.Self).withDigests()
+		if err := ix.run(ctx, d); err == nil {
+			if vals, ok := d.digestResult(); ok {
+				return vals[0], nil
+			}
+		}
+		if ix.cfg.OnDigestMiss != nil {
+			ix.cfg.OnDigestMiss(t)
+		}
+	}
+	m := newRead(ix.view(part), t, req, ix.cfg.R).withSelf(ix.cfg.Self)
 	if err := ix.run(ctx, m); err != nil {
 		return nil, fmt.Errorf("get %v record: %w", t, err)
 	}

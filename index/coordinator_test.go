@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,15 +37,20 @@ func (p staticPlacement) Partitions() int                  { return 16 }
 // loopback delivers requests straight to in-process stores; nodes in down
 // fail.
 type loopback struct {
-	mu     sync.Mutex
-	stores map[string]*Store
-	down   map[string]bool
+	mu      sync.Mutex
+	stores  map[string]*Store
+	down    map[string]bool
+	observe func(*Request) // if set, sees every request sent
 }
 
 func (l *loopback) Call(_ context.Context, node string, req *Request) (*Response, error) {
 	l.mu.Lock()
 	s, down := l.stores[node], l.down[node]
+	observe := l.observe
 	l.mu.Unlock()
+	if observe != nil {
+		observe(req)
+	}
 	if down || s == nil {
 		return nil, errors.New("node down")
 	}
@@ -103,6 +109,102 @@ func TestQuorumWriteReadRepair(t *testing.T) {
 	lb.set("n2", true)
 	if err := ixs["n3"].PutVersion(ctx, b, "k2", v); !errors.Is(err, ErrQuorum) {
 		t.Fatalf("write with two owners down: %v; want ErrQuorum", err)
+	}
+}
+
+// TestDigestRead checks that a read of replicas in agreement moves one
+// record and a digest, and that one which finds them apart reads again in
+// full, returns the newest state and repairs the stale replica.
+func TestDigestRead(t *testing.T) {
+	ctx := context.Background()
+	ixs, lb := threeNodes(t)
+	var mu sync.Mutex
+	ops := map[Op]int{}
+	lb.mu.Lock()
+	lb.observe = func(req *Request) {
+		mu.Lock()
+		ops[req.Op]++
+		mu.Unlock()
+	}
+	lb.mu.Unlock()
+	var misses atomic.Int64
+	for _, ix := range ixs {
+		ix.cfg.OnDigestMiss = func(Table) { misses.Add(1) }
+	}
+	counts := func() (gets, digests int) {
+		mu.Lock()
+		defer mu.Unlock()
+		g, d := ops[OpGet], ops[OpDigest]
+		clear(ops)
+		return g, d
+	}
+	b := &Bucket{Name: "b", ID: BucketID{1}, Created: 1, Shards: 4}
+	v1 := &Version{ID: "null", Timestamp: 10, WriteID: WriteID{1}, ETag: "e1"}
+	if err := ixs["n1"].PutVersion(ctx, b, "k", v1); err != nil {
+		t.Fatal(err)
+	}
+	// The write returned after two acknowledgements; let the third land.
+	key := RecordKey(ixs["n1"].partition(TableObjects, objectPK(b, "k")), TableObjects, objectPK(b, "k"), []byte("k"))
+	waitFor(t, func() bool {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			if v, _ := lb.stores[n].Get(key); v == nil {
+				return false
+			}
+		}
+		return true
+	})
+	counts()
+	o, err := ixs["n1"].GetObject(ctx, b, "k")
+	if err != nil || o == nil || o.Latest().ETag != "e1" {
+		t.Fatalf("read = %+v, %v; want e1", o, err)
+	}
+	if g, d := counts(); g != 0 || d != 1 || misses.Load() != 0 {
+		t.Fatalf("agreeing replicas: %d remote gets, %d digests, %d misses; want 0, 1, 0", g, d, misses.Load())
+	}
+	if o, err := ixs["n1"].GetObject(ctx, b, "absent"); err != nil || o != nil || misses.Load() != 0 {
+		t.Fatalf("absent key: %+v, %v, %d misses; want nil, nil, 0", o, err, misses.Load())
+	}
+
+	// n1 misses the second version; a read through it finds n2 apart.
+	lb.set("n1", true)
+	v2 := &Version{ID: "null", Timestamp: 20, WriteID: WriteID{2}, ETag: "e2"}
+	if err := ixs["n2"].PutVersion(ctx, b, "k", v2); err != nil {
+		t.Fatal(err)
+	}
+	lb.set("n1", false)
+	counts()
+	o, err = ixs["n1"].GetObject(ctx, b, "k")
+	if err != nil || o == nil || o.Latest().ETag != "e2" {
+		t.Fatalf("read across stale replica = %+v, %v; want e2", o, err)
+	}
+	if g, d := counts(); g != 1 || d != 1 || misses.Load() != 1 {
+		t.Fatalf("disagreeing replicas: %d remote gets, %d digests, %d misses; want 1, 1, 1", g, d, misses.Load())
+	}
+	waitFor(t, func() bool {
+		v, _ := lb.stores["n1"].Get(key)
+		o, err := DecodeObject(v)
+		return err == nil && o.Latest().ETag == "e2"
+	})
+
+	// A digest target that fails: the full read takes the spare owner.
+	lb.set("n2", true)
+	o, err = ixs["n1"].GetObject(ctx, b, "k")
+	if err != nil || o == nil || o.Latest().ETag != "e2" {
+		t.Fatalf("read with an owner down = %+v, %v; want e2", o, err)
+	}
+	if misses.Load() != 2 {
+		t.Fatalf("%d misses after a failed digest target; want 2", misses.Load())
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -273,10 +273,35 @@ type readMachine struct {
 	done    bool
 	err     error
 	errs    []error
+
+	// digest, when set, is sent to every target but the first, which
+	// alone reads the records themselves (fullID); see withDigests.
+	digest *Request
+	fullID int
 }
 
 func newRead(v view, t Table, req *Request, r int) *readMachine {
 	return &readMachine{targets: targets{v: v}, req: req, table: t, need: min(r, len(v.owners)), replies: map[int]*Response{}}
+}
+
+// withDigests makes an OpGet read ask one target for the records and the
+// others only for their state hashes, as Dynamo-style stores do: on a
+// 4 KiB object the second reply shrinks from the record to 16 bytes. It
+// gives up at the first failure; digestResult then says no, and the
+// caller reads again in full.
+func (m *readMachine) withDigests() *readMachine {
+	d := *m.req
+	d.Op = OpDigest
+	m.digest = &d
+	return m
+}
+
+// reqFor is the request for the n-th target of the read.
+func (m *readMachine) reqFor(n int) *Request {
+	if n == 0 || m.digest == nil {
+		return m.req
+	}
+	return m.digest
 }
 
 // withSelf makes the read prefer self among the owners.
@@ -303,7 +328,7 @@ func (m *readMachine) start() []send {
 	var out []send
 	for i, o := range alive {
 		if i < m.need {
-			out = append(out, m.add(target{node: o}, m.req))
+			out = append(out, m.add(target{node: o}, m.reqFor(len(out))))
 		} else {
 			m.spares = append(m.spares, o)
 		}
@@ -315,7 +340,7 @@ func (m *readMachine) start() []send {
 			break
 		}
 		if fb, ok := m.fallback(); ok {
-			out = append(out, m.add(target{node: fb, forOwner: o}, m.req))
+			out = append(out, m.add(target{node: fb, forOwner: o}, m.reqFor(len(out))))
 		}
 	}
 	m.check()
@@ -336,6 +361,11 @@ func (m *readMachine) step(r reply) []send {
 		return nil
 	}
 	m.errs = append(m.errs, fmt.Errorf("%s: %w", m.list[r.id].node, r.err))
+	if m.digest != nil {
+		m.done = true
+		m.err = fmt.Errorf("%w: digest read: %w", ErrQuorum, failures(m.errs))
+		return nil
+	}
 	var out []send
 	if len(m.spares) > 0 {
 		out = []send{m.add(target{node: m.spares[0]}, m.req)}
@@ -364,6 +394,37 @@ func (m *readMachine) ids() []int {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// digestResult returns the records of a digest read when every digest
+// matches the full reply, so the replicas asked agree and nothing needs
+// merging or repair; ok is false otherwise.
+func (m *readMachine) digestResult() (values [][]byte, ok bool) {
+	full := m.replies[m.fullID]
+	if m.err != nil || m.digest == nil || full == nil || len(full.Values) != len(m.req.Keys) {
+		return nil, false
+	}
+	want := make([][]byte, len(full.Values))
+	for i, v := range full.Values {
+		if v != nil {
+			h := itemHash(m.req.Keys[i], v)
+			want[i] = h[:]
+		}
+	}
+	for id, r := range m.replies {
+		if id == m.fullID {
+			continue
+		}
+		if len(r.Values) != len(want) {
+			return nil, false
+		}
+		for i := range want {
+			if !bytes.Equal(r.Values[i], want[i]) {
+				return nil, false
+			}
+		}
+	}
+	return full.Values, true
 }
 
 // getResult merges the replies to an OpGet, and returns the repairs to

@@ -311,7 +311,29 @@ func (s *sim) client() {
 		item := Item{Table: TableObjects, Key: rk, Value: EncodeObject(&Object{Versions: []Version{*v}})}
 		s.startOp(n, &simOp{kind: "delete", key: key, m: newWrite(s.viewFor(n, part), []Item{item}, 2), write: v})
 	default:
-		s.startOp(n, &simOp{kind: "get", key: key, m: newRead(s.viewFor(n, part), TableObjects, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2).withSelf(n.id)})
+		// Half the reads go as Index.Get sends them: a digest read first,
+		// a full read when it does not settle.
+		m := newRead(s.viewFor(n, part), TableObjects, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2).withSelf(n.id)
+		kind := "get"
+		if s.r.IntN(2) == 0 {
+			m, kind = m.withDigests(), "digest-get"
+		}
+		s.startOp(n, &simOp{kind: kind, key: key, m: m})
+	}
+}
+
+// checkRead fails the run when a read returned a value nobody wrote.
+func (s *sim) checkRead(v []byte) {
+	s.reads++
+	if v == nil {
+		return
+	}
+	o, err := DecodeObject(v)
+	if err != nil {
+		s.t.Fatalf("seed %d: read returned a corrupt record: %v", s.seed, err)
+	}
+	if l := o.Latest(); l != nil && !s.written[l.ETag] {
+		s.t.Fatalf("seed %d: read returned %q, which no client wrote", s.seed, l.ETag)
 	}
 }
 
@@ -337,22 +359,22 @@ func (s *sim) maybeFinish(op *simOp) {
 			s.stats["read-failed"]++
 			return
 		}
-		s.reads++
-		if vals[0] != nil {
-			o, err := DecodeObject(vals[0])
-			if err != nil {
-				s.t.Fatalf("seed %d: read returned a corrupt record: %v", s.seed, err)
-			}
-			if l := o.Latest(); l != nil && !s.written[l.ETag] {
-				s.t.Fatalf("seed %d: read returned %q, which no client wrote", s.seed, l.ETag)
-			}
-		}
+		s.checkRead(vals[0])
 		// Read repair: fire and forget.
 		for _, r := range repairs {
 			s.stats["repair"]++
 			r.req.Clock = op.node.clock.Peek()
 			s.transmit(&simEvent{kind: "deliver", from: op.node.id, to: rm.targetOf(r.id).node, op: -1, req: r.req})
 		}
+	case "digest-get":
+		if vals, ok := op.m.(*readMachine).digestResult(); ok {
+			s.stats["digest-read"]++
+			s.checkRead(vals[0])
+			return
+		}
+		s.stats["digest-miss"]++
+		part, rk := s.recordKey(op.key)
+		s.startOp(op.node, &simOp{kind: "get", key: op.key, m: newRead(s.viewFor(op.node, part), TableObjects, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2).withSelf(op.node.id)})
 	case "handoff":
 		if hm := op.m.(*handoffMachine); hm.err == nil {
 			if err := op.node.store.DropHints(op.hintFor, op.items); err != nil {

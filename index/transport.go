@@ -19,6 +19,10 @@ const (
 	// OpLeafEntries returns (key, state hash) of the records of Parts[0]
 	// in Leaves.
 	OpLeafEntries Op = 6
+	// OpDigest returns, for each of Keys, the state hash of the record
+	// (the one its tree leaf is built from), nil when absent: a read
+	// quorum's second opinion without the record's bytes.
+	OpDigest Op = 7
 )
 
 // Request is a message from a coordinator to a replica.
@@ -44,7 +48,7 @@ type Request struct {
 
 // Response is a replica's reply.
 type Response struct {
-	Values [][]byte   // OpGet: one per key, nil when absent
+	Values [][]byte   // OpGet, OpDigest: one per key, nil when absent
 	Range  []KeyValue // OpRange
 	Clock  Timestamp  // the replica's clock
 }
@@ -87,6 +91,21 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 				return nil, err
 			}
 			out.Values[i] = v
+		}
+		return out, nil
+	case OpDigest:
+		out := &Response{Values: make([][]byte, len(req.Keys))}
+		for i, k := range req.Keys {
+			v, err := s.Get(keyOf(k))
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				// Hashed under the record's own key, so a fallback's hint
+				// digests the same as the owner's record.
+				h := itemHash(k, v)
+				out.Values[i] = h[:]
+			}
 		}
 		return out, nil
 	case OpRange:

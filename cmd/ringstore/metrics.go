@@ -84,6 +84,7 @@ func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCo
 	counter("antientropy_records_pushed_total", "Records sent to co-owners by anti-entropy.", func() float64 { return float64(ae.RecordsPushed.Load()) })
 	gauge("antientropy_last_round_seconds", "Duration of the last anti-entropy round.", func() float64 { return float64(ae.LastRoundNanos.Load()) / 1e9 })
 	counter("read_repair_records_total", "Records sent to stale replicas by read repair.", func() float64 { return float64(repairs.records.Load()) })
+	counter("read_digest_misses_total", "Record reads read again in full because the replicas' digests disagreed or one failed.", func() float64 { return float64(repairs.digestMisses.Load()) })
 	counter("chunk_repairs_total", "Chunk copies rewritten on owners found without a good copy.", func() float64 { return float64(repairs.chunks.Load()) })
 	counter("scrub_chunks_total", "Chunks read and verified by scrub.", func() float64 { return float64(scrub.chunks.Chunks.Load()) })
 	counter("scrub_chunks_corrupt_total", "Chunks scrub found corrupt.", func() float64 { return float64(scrub.chunks.Corrupt.Load()) })

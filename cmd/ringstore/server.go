@@ -56,7 +56,7 @@ type serverOptions struct {
 
 // repairCounters counts repairs for metrics.
 type repairCounters struct {
-	records, chunks atomic.Int64
+	records, chunks, digestMisses atomic.Int64
 }
 
 func serverCmd() *cobra.Command {
@@ -302,18 +302,19 @@ func runServer(ctx context.Context, o serverOptions) error {
 		indexTransport = index.RPCTransport{RPC: stream}
 	}
 	ix := index.New(index.Config{
-		Self:      string(nodeID),
-		Placement: func() index.Placement { return current.Load().index },
-		Store:     store,
-		Transport: indexTransport,
-		Alive:     alive,
-		Clock:     clock,
-		N:         layout.Replicas,
-		W:         o.writeQuorum,
-		R:         o.readQuorum,
-		Logger:    log,
-		OnRepair:  func(_ index.Table, n int) { repairs.records.Add(int64(n)) },
-		AEConfirm: o.aeConfirm,
+		Self:         string(nodeID),
+		Placement:    func() index.Placement { return current.Load().index },
+		Store:        store,
+		Transport:    indexTransport,
+		Alive:        alive,
+		Clock:        clock,
+		N:            layout.Replicas,
+		W:            o.writeQuorum,
+		R:            o.readQuorum,
+		Logger:       log,
+		OnRepair:     func(_ index.Table, n int) { repairs.records.Add(int64(n)) },
+		OnDigestMiss: func(index.Table) { repairs.digestMisses.Add(1) },
+		AEConfirm:    o.aeConfirm,
 	})
 	mux.Handle(index.RPCService, index.RPCHandler(store, clock))
 	var chunkRPC rpc.Transport
