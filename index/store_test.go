@@ -154,6 +154,23 @@ func TestSyncedMergeSurvivesCrash(t *testing.T) {
 
 // A pebble write stall is logged when it ends, with its reason and how long
 // writes waited.
+// TestMemTableSizeRange checks the per-process memtable size stays within
+// 48-80 MiB whatever the draw, so flushes of co-owners drift apart without
+// any node's memory budget moving far from pebble's usual 64 MiB.
+func TestMemTableSizeRange(t *testing.T) {
+	seen := map[uint64]bool{}
+	for _, r := range []uint64{0, 1, 32 << 20, 32<<20 + 1, 1 << 63, ^uint64(0), 12345678901} {
+		got := memTableSize(r)
+		if got < 48<<20 || got > 80<<20 {
+			t.Fatalf("memTableSize(%d) = %d, outside 48-80 MiB", r, got)
+		}
+		seen[got] = true
+	}
+	if len(seen) < 5 {
+		t.Fatalf("only %d distinct sizes from 7 draws", len(seen))
+	}
+}
+
 func TestStoreLogsWriteStalls(t *testing.T) {
 	var buf bytes.Buffer
 	ev := storeEvents(slog.New(slog.NewTextHandler(&buf, nil)))
