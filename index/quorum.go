@@ -274,10 +274,9 @@ type readMachine struct {
 	err     error
 	errs    []error
 
-	// digest, when set, is sent to every target but the first, which
-	// alone reads the records themselves (fullID); see withDigests.
+	// digest, when set, is sent to every target but the first (id 0),
+	// which alone reads the records themselves; see withDigests.
 	digest *Request
-	fullID int
 }
 
 func newRead(v view, t Table, req *Request, r int) *readMachine {
@@ -400,7 +399,8 @@ func (m *readMachine) ids() []int {
 // matches the full reply, so the replicas asked agree and nothing needs
 // merging or repair; ok is false otherwise.
 func (m *readMachine) digestResult() (values [][]byte, ok bool) {
-	full := m.replies[m.fullID]
+	const fullID = 0 // the first target added, by start
+	full := m.replies[fullID]
 	if m.err != nil || m.digest == nil || full == nil || len(full.Values) != len(m.req.Keys) {
 		return nil, false
 	}
@@ -412,7 +412,7 @@ func (m *readMachine) digestResult() (values [][]byte, ok bool) {
 		}
 	}
 	for id, r := range m.replies {
-		if id == m.fullID {
+		if id == fullID {
 			continue
 		}
 		if len(r.Values) != len(want) {
