@@ -83,29 +83,20 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 			return nil, err
 		}
 		return &Response{}, nil
-	case OpGet:
+	case OpGet, OpDigest:
 		out := &Response{Values: make([][]byte, len(req.Keys))}
 		for i, k := range req.Keys {
 			v, err := s.Get(keyOf(k))
 			if err != nil {
 				return nil, err
 			}
-			out.Values[i] = v
-		}
-		return out, nil
-	case OpDigest:
-		out := &Response{Values: make([][]byte, len(req.Keys))}
-		for i, k := range req.Keys {
-			v, err := s.Get(keyOf(k))
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
+			if v != nil && req.Op == OpDigest {
 				// Hashed under the record's own key, so a fallback's hint
 				// digests the same as the owner's record.
 				h := itemHash(k, v)
-				out.Values[i] = h[:]
+				v = h[:]
 			}
+			out.Values[i] = v
 		}
 		return out, nil
 	case OpRange:
