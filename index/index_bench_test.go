@@ -25,9 +25,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/ringstore/ringstore/internal/rpc"
 	"github.com/ringstore/ringstore/ring"
 )
 
@@ -457,6 +461,91 @@ func BenchmarkLeafEntries(b *testing.B) {
 		es, err := s.LeafEntries(7, []byte{3, 200})
 		if err != nil || len(es) == 0 {
 			b.Fatal(len(es), err)
+		}
+	}
+}
+
+// BenchmarkReadQuorum reads one inline object's record from a read quorum
+// of two: this node's store and a peer's over the stream transport on
+// loopback. Both nodes run in this process, so ns/op is the work of both
+// sides plus the round trip. "full" is the merge read; "digest" is the
+// digest read Index.Get tries first, in which the peer returns a 16-byte
+// state hash instead of the record.
+func BenchmarkReadQuorum(b *testing.B) {
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	nodes := []string{"n1", "n2", "n3"}
+	stores := map[string]*Store{}
+	var self *rpc.Stream
+	for _, n := range nodes {
+		st := diskStore(b)
+		stores[n] = st
+		mux := rpc.NewMux()
+		mux.Handle(RPCService, RPCHandler(st, NewClock(time.Now)))
+		s := &rpc.Stream{Self: n, Secret: []byte("bench-secret"), Mux: mux, Logger: quietLogger(),
+			Resolve: func(x string) (string, bool) { mu.Lock(); defer mu.Unlock(); a, ok := addrs[x]; return a, ok }}
+		raw, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln := rpc.NewListener(raw, s)
+		b.Cleanup(func() { _ = ln.Close(); s.Close() })
+		mu.Lock()
+		addrs[n] = raw.Addr().String()
+		mu.Unlock()
+		if n == "n1" {
+			self = s
+		}
+	}
+	p := staticPlacement{owners: nodes}
+	ix := New(Config{Self: "n1", Placement: func() Placement { return p }, Store: stores["n1"],
+		Transport: RPCTransport{RPC: self}, Clock: NewClock(time.Now), N: 3, W: 2, R: 2, Logger: quietLogger()})
+	ctx := context.Background()
+	for _, size := range []int{4 << 10, 64 << 10} {
+		inline := make([]byte, size)
+		r := rand.New(rand.NewPCG(uint64(size), 9))
+		for i := range inline {
+			inline[i] = byte(r.Uint32())
+		}
+		key := fmt.Sprintf("bench/read-%d", size)
+		v := benchVersion(0, inline)
+		v.ID = "null"
+		rec := ObjectRecord(benchBucket, key, &v)
+		part := ix.partition(rec.Table, rec.PK)
+		rk := RecordKey(part, rec.Table, rec.PK, rec.SK)
+		for _, st := range stores {
+			if _, err := st.Merge([]Item{{Table: rec.Table, Key: rk, Value: rec.Value}}, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, mode := range []string{"full", "digest"} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, mode), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					m := newRead(ix.view(part), rec.Table, &Request{Op: OpGet, Keys: [][]byte{rk}}, 2).withSelf("n1")
+					if mode == "digest" {
+						m = m.withDigests()
+					}
+					if err := ix.run(ctx, m); err != nil {
+						b.Fatal(err)
+					}
+					var vals [][]byte
+					if mode == "digest" {
+						var ok bool
+						if vals, ok = m.digestResult(); !ok {
+							b.Fatal("replicas in agreement did not settle a digest read")
+						}
+					} else {
+						var err error
+						if vals, _, err = m.getResult(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if len(vals[0]) < size {
+						b.Fatalf("read %d bytes, want a record of at least %d", len(vals[0]), size)
+					}
+				}
+			})
 		}
 	}
 }
