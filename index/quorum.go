@@ -444,6 +444,11 @@ func (m *readMachine) getResult() ([][]byte, []send, error) {
 				merged[i] = v
 				continue
 			}
+			// Stored records are canonical, so equal bytes are equal
+			// states, and merging a state with itself changes nothing.
+			if bytes.Equal(merged[i], v) {
+				continue
+			}
 			var err error
 			if merged[i], err = MergeEncoded(m.table, merged[i], v); err != nil {
 				return nil, nil, err
