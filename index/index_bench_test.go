@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -516,7 +517,8 @@ func BenchmarkWriteQuorum(b *testing.B) {
 			ctx := context.Background()
 			var n atomic.Int64
 			b.ReportAllocs()
-			b.SetParallelism((par + 1) / 2) // GOMAXPROCS is 2 here
+			// RunParallel starts parallelism x GOMAXPROCS goroutines.
+			b.SetParallelism(max(1, par/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if err := ix.PutVersion(ctx, benchBucket, benchKey(n.Add(1)), &v); err != nil {
