@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,8 @@ type streamConn struct {
 	// waiting leaves the flush to the last of them, so frames from many
 	// concurrent requests share system calls.
 	waiting atomic.Int32
+	// yielders counts writers that released wmu to yield before flushing.
+	yielders atomic.Int32
 
 	mu      sync.Mutex // guards the following fields (client side)
 	pending map[uint64]chan frame
@@ -174,6 +177,18 @@ func (sc *streamConn) writeLocked(hdr, payload, mac []byte) error {
 	}
 	if sc.waiting.Load() > 0 {
 		return nil // a writer queued behind us flushes
+	}
+	// Let the goroutines that are ready to run go first: under load some
+	// of them are about to send frames on this connection too, and the
+	// last writer back flushes them all with one system call (a loopback
+	// write costs the receiver's side of the delivery as well). When
+	// nothing else is runnable, Gosched returns at once.
+	sc.yielders.Add(1)
+	sc.wmu.Unlock()
+	runtime.Gosched()
+	sc.wmu.Lock()
+	if sc.yielders.Add(-1) > 0 || sc.w.Buffered() == 0 {
+		return nil // a writer still yielding flushes, or one already did
 	}
 	return sc.w.Flush()
 }

@@ -164,6 +164,17 @@ func BenchmarkStreamRoundTrip(b *testing.B) {
 	t := &testing.T{}
 	a := startStream(t, "a", "k", addrs, &mu)
 	startStream(t, "b", "k", addrs, &mu)
+	// One caller: the latency of a round trip with nothing to batch it
+	// with (the writer's yield before flushing must cost nothing here).
+	b.Run("serial/64B", func(b *testing.B) {
+		b.ReportAllocs()
+		body := make([]byte, 64)
+		for b.Loop() {
+			if _, err := a.s.Call(context.Background(), "b", "echo", body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, size := range []int{64, 4096} {
 		body := make([]byte, size)
 		b.Run(map[int]string{64: "64B", 4096: "4KiB"}[size], func(b *testing.B) {
