@@ -60,6 +60,10 @@ type StoreOptions struct {
 	// CacheBytes is the block cache size; 0 means 256 MiB.
 	CacheBytes int64
 	Logger     *slog.Logger
+	// WALSyncDelay, when set, is asked after each sync of the write-ahead
+	// log how long the next sync must wait (pebble's WALMinSyncInterval):
+	// writes committed meanwhile share that sync. Nil or 0 syncs at once.
+	WALSyncDelay func() time.Duration
 }
 
 // OpenStore opens (creating if needed) the store in dir.
@@ -118,6 +122,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	// at exactly the flush times of all three nodes). A size drawn per
 	// process keeps the owners' flushes apart.
 	opts.MemTableSize = memTableSize(rand.Uint64())
+	opts.WALMinSyncInterval = o.WALSyncDelay
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +186,35 @@ func TestStoreLogsWriteStalls(t *testing.T) {
 	d, err := time.ParseDuration(strings.Fields(line[i+len("duration="):])[0])
 	if err != nil || d < 5*time.Millisecond {
 		t.Fatalf("stall duration in %q: %v, %v", line, d, err)
+	}
+}
+
+// TestWALSyncDelayHoldsSyncsBack: the delay a server sets is consulted
+// after each WAL sync and holds the next synced commit back by it.
+func TestWALSyncDelayHoldsSyncsBack(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	var asked atomic.Int32
+	s, err := OpenStore(t.TempDir(), StoreOptions{Logger: quietLogger(), WALSyncDelay: func() time.Duration {
+		asked.Add(1)
+		return delay
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(i int) time.Duration {
+		start := time.Now()
+		key := RecordKey(3, TableObjects, []byte("p"), []byte(fmt.Sprint(i)))
+		if _, err := s.Merge([]Item{{TableObjects, key, versionRecord("v", Timestamp(i+1))}}, true); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	put(0)
+	if asked.Load() == 0 {
+		t.Fatal("WALSyncDelay not consulted after a sync")
+	}
+	if took := put(1); took < delay*2/3 {
+		t.Fatalf("a synced commit right after a sync took %v, want it held back about %v", took, delay)
 	}
 }

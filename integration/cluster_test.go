@@ -286,6 +286,7 @@ func TestClusterAccessKeys(t *testing.T) {
 		`ringstore_s3_request_duration_seconds_count{method="GET",outcome="error"}`,
 		`ringstore_index_wal_fsync_seconds_bucket{le="0.0001"}`,
 		`ringstore_read_digest_misses_total `,
+		`ringstore_index_wal_sync_delay_seconds `,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics of the serving node lacks %q", want)

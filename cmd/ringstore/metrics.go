@@ -62,7 +62,7 @@ func (c nanosHistogram) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats) http.Handler {
+func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, syncDelay func() time.Duration) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(requests.duration)
@@ -82,6 +82,7 @@ func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCo
 	counter("antientropy_partitions_differing_total", "Partition trees found different from a co-owner's.", func() float64 { return float64(ae.PartitionsDiffering.Load()) })
 	counter("antientropy_records_pulled_total", "Records fetched from co-owners by anti-entropy.", func() float64 { return float64(ae.RecordsPulled.Load()) })
 	counter("antientropy_records_pushed_total", "Records sent to co-owners by anti-entropy.", func() float64 { return float64(ae.RecordsPushed.Load()) })
+	gauge("index_wal_sync_delay_seconds", "How long each index WAL sync now waits for more writes to share it: --wal-sync-delay while the node is short of CPU, else 0.", func() float64 { return syncDelay().Seconds() })
 	gauge("antientropy_last_round_seconds", "Duration of the last anti-entropy round.", func() float64 { return float64(ae.LastRoundNanos.Load()) / 1e9 })
 	counter("read_repair_records_total", "Records sent to stale replicas by read repair.", func() float64 { return float64(repairs.records.Load()) })
 	counter("read_digest_misses_total", "Record reads read again in full because the replicas' digests disagreed or one failed.", func() float64 { return float64(repairs.digestMisses.Load()) })
