@@ -148,14 +148,16 @@ func (sc *streamConn) encode(f frame) (hdr, mac []byte, err error) {
 	return hdr, frameMAC(sc.sendMAC, &sc.sendSum, sc.sendDir, hdr, f.payload), nil
 }
 
-func (sc *streamConn) writeFrame(f frame) error {
+// writeFrame writes one frame; busy says other requests are in flight on
+// the connection, so more frames may be about to be written.
+func (sc *streamConn) writeFrame(f frame, busy bool) error {
 	sc.lockWrite()
 	defer sc.wmu.Unlock()
 	hdr, mac, err := sc.encode(f)
 	if err != nil {
 		return err
 	}
-	return sc.writeLocked(hdr, f.payload, mac)
+	return sc.writeLocked(hdr, f.payload, mac, busy)
 }
 
 func (sc *streamConn) lockWrite() {
@@ -165,7 +167,7 @@ func (sc *streamConn) lockWrite() {
 }
 
 // writeLocked writes one encoded frame; the caller holds wmu.
-func (sc *streamConn) writeLocked(hdr, payload, mac []byte) error {
+func (sc *streamConn) writeLocked(hdr, payload, mac []byte, busy bool) error {
 	if _, err := sc.w.Write(hdr); err != nil {
 		return err
 	}
@@ -178,11 +180,16 @@ func (sc *streamConn) writeLocked(hdr, payload, mac []byte) error {
 	if sc.waiting.Load() > 0 {
 		return nil // a writer queued behind us flushes
 	}
-	// Let the goroutines that are ready to run go first: under load some
-	// of them are about to send frames on this connection too, and the
-	// last writer back flushes them all with one system call (a loopback
-	// write costs the receiver's side of the delivery as well). When
-	// nothing else is runnable, Gosched returns at once.
+	if !busy {
+		return sc.w.Flush()
+	}
+	// Let the goroutines that are ready to run go first: with other
+	// requests in flight some of them are about to send frames on this
+	// connection too, and the last writer back flushes them all with one
+	// system call (a loopback write costs the receiver's side of the
+	// delivery as well). When nothing else is runnable, Gosched returns at
+	// once. A lone request does not yield: the goroutines ahead of it
+	// would not be writing here, only delaying its frame.
 	sc.yielders.Add(1)
 	sc.wmu.Unlock()
 	runtime.Gosched()
@@ -400,10 +407,11 @@ func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]b
 	sc.nextID++
 	id := sc.nextID
 	sc.pending[id] = ch
+	busy := len(sc.pending) > 1
 	sc.mu.Unlock()
 	hdr, mac, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
 	if err == nil {
-		err = sc.writeLocked(hdr, body, mac)
+		err = sc.writeLocked(hdr, body, mac, busy)
 	}
 	sc.wmu.Unlock()
 	if err != nil {
@@ -495,7 +503,7 @@ func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
 			if err != nil {
 				out.kind, out.payload = kindError, []byte(err.Error())
 			}
-			if err := sc.writeFrame(out); err != nil {
+			if err := sc.writeFrame(out, len(sem) > 1); err != nil {
 				_ = c.Close()
 			}
 		})
