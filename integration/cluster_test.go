@@ -287,6 +287,7 @@ func TestClusterAccessKeys(t *testing.T) {
 		`ringstore_index_wal_fsync_seconds_bucket{le="0.0001"}`,
 		`ringstore_read_digest_misses_total `,
 		`ringstore_index_wal_sync_delay_seconds `,
+		`ringstore_rpc_client_calls_total{service="index"}`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics of the serving node lacks %q", want)

@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/rpc"
 )
 
 // requestMetrics times the S3 requests a node serves.
@@ -60,10 +61,47 @@ func (c nanosHistogram) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(c.desc, m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()/1e9, buckets)
 }
 
+var (
+	rpcCallsDesc    = prometheus.NewDesc("ringstore_rpc_client_calls_total", "Node-to-node calls this node made and got a reply to, by service.", []string{"service"}, nil)
+	rpcSentDesc     = prometheus.NewDesc("ringstore_rpc_client_sent_bytes_total", "Request bytes of this node's node-to-node calls, by service.", []string{"service"}, nil)
+	rpcReceivedDesc = prometheus.NewDesc("ringstore_rpc_client_received_bytes_total", "Reply bytes of this node's node-to-node calls, by service.", []string{"service"}, nil)
+)
+
+// rpcCollector reports the calls of every transport (stream and HTTP)
+// together, per service.
+type rpcCollector []*rpc.Stats
+
+func (c rpcCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- rpcCallsDesc
+	ch <- rpcSentDesc
+	ch <- rpcReceivedDesc
+}
+
+func (c rpcCollector) Collect(ch chan<- prometheus.Metric) {
+	sum := map[string]rpc.ServiceStats{}
+	for _, st := range c {
+		for svc, v := range st.Snapshot() {
+			t := sum[svc]
+			t.Calls += v.Calls
+			t.SentBytes += v.SentBytes
+			t.ReceivedBytes += v.ReceivedBytes
+			sum[svc] = t
+		}
+	}
+	for svc, v := range sum {
+		ch <- prometheus.MustNewConstMetric(rpcCallsDesc, prometheus.CounterValue, float64(v.Calls), svc)
+		ch <- prometheus.MustNewConstMetric(rpcSentDesc, prometheus.CounterValue, float64(v.SentBytes), svc)
+		ch <- prometheus.MustNewConstMetric(rpcReceivedDesc, prometheus.CounterValue, float64(v.ReceivedBytes), svc)
+	}
+}
+
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, syncDelay func() time.Duration) http.Handler {
+func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, syncDelay func() time.Duration, rpcStats ...*rpc.Stats) http.Handler {
 	reg := prometheus.NewRegistry()
+	if len(rpcStats) > 0 {
+		reg.MustRegister(rpcCollector(rpcStats))
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(requests.duration)
 	reg.MustRegister(nanosHistogram{

@@ -389,7 +389,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return ln.Addr().String(), nil
 	}
 	scrub := &scrubStats{}
-	metrics := metricsHandler(ix, requests, repairs, scrub, syncDelay)
+	var rpcStats []*rpc.Stats
+	if cluster {
+		rpcStats = []*rpc.Stats{&stream.Stats, &transport.Stats}
+	}
+	metrics := metricsHandler(ix, requests, repairs, scrub, syncDelay, rpcStats...)
 	if cluster {
 		registerAdmin(mux, membership, ix, chunks, scrub)
 		rpcMux := http.NewServeMux()

@@ -3,12 +3,18 @@ package rpc
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
-// Stats counts request and reply bytes per service.
+// Stats counts the calls this node made as a client and their request and
+// reply bytes, per service. Every call adds to it, so it takes no lock
+// once a service has been seen.
 type Stats struct {
-	mu sync.Mutex // guards m
-	m  map[string]*ServiceStats
+	m sync.Map // service name -> *serviceCounters
+}
+
+type serviceCounters struct {
+	calls, sent, received atomic.Int64
 }
 
 // ServiceStats are the counts of one service.
@@ -17,29 +23,25 @@ type ServiceStats struct {
 }
 
 func (s *Stats) add(service string, sent, received int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]*ServiceStats{}
+	v, ok := s.m.Load(service)
+	if !ok {
+		v, _ = s.m.LoadOrStore(service, &serviceCounters{})
 	}
-	c := s.m[service]
-	if c == nil {
-		c = &ServiceStats{}
-		s.m[service] = c
-	}
-	c.Calls++
-	c.SentBytes += int64(sent)
-	c.ReceivedBytes += int64(received)
+	c := v.(*serviceCounters)
+	c.calls.Add(1)
+	c.sent.Add(int64(sent))
+	c.received.Add(int64(received))
 }
 
-// Snapshot returns a copy of the counts, by service name.
+// Snapshot returns the counts, by service name. Counts of one service are
+// read one after the other, not at one instant.
 func (s *Stats) Snapshot() map[string]ServiceStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]ServiceStats, len(s.m))
-	for k, v := range s.m {
-		out[k] = *v
-	}
+	out := map[string]ServiceStats{}
+	s.m.Range(func(k, v any) bool {
+		c := v.(*serviceCounters)
+		out[k.(string)] = ServiceStats{Calls: c.calls.Load(), SentBytes: c.sent.Load(), ReceivedBytes: c.received.Load()}
+		return true
+	})
 	return out
 }
 

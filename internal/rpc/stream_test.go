@@ -98,6 +98,17 @@ func TestStreamCalls(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// Every successful call counted, with its bytes both ways.
+	want := ServiceStats{Calls: 1, SentBytes: 2, ReceivedBytes: 4}
+	for i := 0; i < 200; i++ {
+		n := int64(1 + (i%7)*50000)
+		want.Calls++
+		want.SentBytes += n
+		want.ReceivedBytes += n + 2
+	}
+	if got := a.s.Stats.Snapshot()["echo"]; got != want {
+		t.Fatalf("echo stats %+v, want %+v", got, want)
+	}
 	// A cancelled call returns promptly.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
