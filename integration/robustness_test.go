@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -446,4 +448,26 @@ func sendTruncated(t *testing.T, addr string, req *http.Request, part []byte, ha
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, _ := bufio.NewReader(conn).ReadString('\n')
 	return strings.TrimSpace(line)
+}
+
+// TestServerRefusesBadSettings: a setting out of its range stops the
+// server before it opens anything, with a message that names the flag.
+func TestServerRefusesBadSettings(t *testing.T) {
+	for _, tc := range []struct{ flag, value string }{
+		{"--chunk-size", "1KiB"},
+		{"--wal-sync-delay", "1s"},
+		{"--wal-sync-delay", "-1ms"},
+	} {
+		data := t.TempDir()
+		out, err := exec.Command(serverBin, "server", "--data", data, "--s3-addr", "127.0.0.1:0", tc.flag, tc.value).CombinedOutput()
+		if err == nil {
+			t.Fatalf("%s %s: server started", tc.flag, tc.value)
+		}
+		if !strings.Contains(string(out), tc.flag) {
+			t.Errorf("%s %s: message %q does not name the flag", tc.flag, tc.value, out)
+		}
+		if entries, _ := os.ReadDir(data); len(entries) != 0 {
+			t.Errorf("%s %s: data directory has %d entries, want none", tc.flag, tc.value, len(entries))
+		}
+	}
 }

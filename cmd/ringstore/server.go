@@ -199,6 +199,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil || chunkBytes < 64<<10 || chunkBytes > 16<<20 {
 		return fmt.Errorf("--chunk-size %q: want a size from 64KiB to 16MiB", o.chunkSize)
 	}
+	// Every acknowledged write may wait this long once more, so it stays
+	// small against a request's latency.
+	if o.walSyncDelay < 0 || o.walSyncDelay > 10*time.Millisecond {
+		return fmt.Errorf("--wal-sync-delay %v: want 0 to 10ms", o.walSyncDelay)
+	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
 		// garbage: collecting less often buys 20-30% more small requests per
