@@ -127,7 +127,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.Float64Var(&o.scrubBytesRate, "scrub-bytes-rate", envFloat("RINGSTORE_SCRUB_BYTES_RATE", 32<<20), "chunk bytes per second scrub may read [RINGSTORE_SCRUB_BYTES_RATE]")
 	f.Float64Var(&o.scrubRecordsRate, "scrub-records-rate", envFloat("RINGSTORE_SCRUB_RECORDS_RATE", 20000), "index records per second scrub may read [RINGSTORE_SCRUB_RECORDS_RATE]")
 	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
-	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
+	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it, 0 to 10ms; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }

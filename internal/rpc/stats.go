@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -42,16 +41,5 @@ func (s *Stats) Snapshot() map[string]ServiceStats {
 		out[k.(string)] = ServiceStats{Calls: c.calls.Load(), SentBytes: c.sent.Load(), ReceivedBytes: c.received.Load()}
 		return true
 	})
-	return out
-}
-
-// Services lists the services counted, sorted.
-func (s *Stats) Services() []string {
-	snap := s.Snapshot()
-	out := make([]string, 0, len(snap))
-	for k := range snap {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
