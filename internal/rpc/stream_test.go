@@ -6,7 +6,10 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -186,9 +190,10 @@ func BenchmarkStreamRoundTrip(b *testing.B) {
 			}
 		}
 	})
-	for _, size := range []int{64, 4096} {
+	for _, size := range []int{64, 4096, 1 << 20} {
 		body := make([]byte, size)
-		b.Run(map[int]string{64: "64B", 4096: "4KiB"}[size], func(b *testing.B) {
+		b.Run(map[int]string{64: "64B", 4096: "4KiB", 1 << 20: "1MiB"}[size], func(b *testing.B) {
+			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -197,6 +202,167 @@ func BenchmarkStreamRoundTrip(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// frameProxy sits between a client and a stream server. It passes the
+// handshake through, then hands each client-to-server frame to edit, which
+// returns the frames to forward instead, and keeps every client byte.
+type frameProxy struct {
+	addr string
+	mu   sync.Mutex
+	seen []byte
+}
+
+func startFrameProxy(t *testing.T, target string, hsLen int, edit func(i int, f []byte) [][]byte) *frameProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	p := &frameProxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+			go func() {
+				defer s.Close()
+				// The client's hello, then (after the server's answer)
+				// its MAC.
+				for _, n := range []int{hsLen - sha256.Size, sha256.Size} {
+					hs := make([]byte, n)
+					if _, err := io.ReadFull(c, hs); err != nil {
+						return
+					}
+					p.keep(hs)
+					if _, err := s.Write(hs); err != nil {
+						return
+					}
+				}
+				for i := 0; ; i++ {
+					var n [4]byte
+					if _, err := io.ReadFull(c, n[:]); err != nil {
+						return
+					}
+					f := make([]byte, 4+binary.BigEndian.Uint32(n[:]))
+					copy(f, n[:])
+					if _, err := io.ReadFull(c, f[4:]); err != nil {
+						return
+					}
+					p.keep(f)
+					for _, out := range edit(i, f) {
+						if _, err := s.Write(out); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *frameProxy) keep(b []byte) {
+	p.mu.Lock()
+	p.seen = append(p.seen, b...)
+	p.mu.Unlock()
+}
+
+// TestStreamFramesSealed checks what the frames' sealing promises against
+// someone on the wire: payloads are not readable there, and a frame that
+// is altered or replayed is refused, never served.
+func TestStreamFramesSealed(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	a := startStream(t, "a", "k", addrs, &mu)
+	b := startStream(t, "b", "k", addrs, &mu)
+	secret := []byte("object bytes nobody on the wire may read")
+	var served atomic.Int32 // calls served with the secret as their body
+	b.s.Mux.Handle("count", func(_ context.Context, _ string, body []byte) ([]byte, error) {
+		if bytes.Equal(body, secret) {
+			served.Add(1)
+		}
+		return body, nil
+	})
+	// magic, the two ids with their lengths, the client's nonce, its MAC.
+	hsLen := len(StreamMagic) + 2 + len("a") + len("b") + nonceLen + sha256.Size
+	via := func(edit func(int, []byte) [][]byte) *frameProxy {
+		t.Helper()
+		a.s.Close() // new connections, through the proxy
+		p := startFrameProxy(t, b.addr, hsLen, edit)
+		mu.Lock()
+		addrs["b"] = p.addr
+		mu.Unlock()
+		return p
+	}
+
+	p := via(func(_ int, f []byte) [][]byte { return [][]byte{f} })
+	got, err := a.s.Call(context.Background(), "b", "count", secret)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("call through a passive proxy = %q, %v", got, err)
+	}
+	p.mu.Lock()
+	leaked := bytes.Contains(p.seen, secret[:16])
+	p.mu.Unlock()
+	if leaked {
+		t.Fatal("a payload crossed the wire in the clear")
+	}
+
+	for _, c := range []struct {
+		name string
+		edit func(int, []byte) [][]byte
+	}{
+		{"payload bit flipped", func(_ int, f []byte) [][]byte { f[len(f)-20] ^= 1; return [][]byte{f} }},
+		{"header bit flipped", func(_ int, f []byte) [][]byte { f[12] ^= 1; return [][]byte{f} }},
+		{"tag bit flipped", func(_ int, f []byte) [][]byte { f[len(f)-1] ^= 0x80; return [][]byte{f} }},
+		{"frame dropped", func(i int, f []byte) [][]byte {
+			if i == 0 {
+				return nil
+			}
+			return [][]byte{f}
+		}},
+		{"frame replayed", func(_ int, f []byte) [][]byte { return [][]byte{f, f} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			via(c.edit)
+			before := served.Load()
+			call := func(body []byte) ([]byte, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+				defer cancel()
+				return a.s.Call(ctx, "b", "count", body)
+			}
+			first, err1 := call(secret)
+			n := served.Load() - before
+			switch c.name {
+			case "frame replayed":
+				// The original is served once and its copy refused, which
+				// ends the connection (the reply may or may not get out
+				// before that).
+				time.Sleep(50 * time.Millisecond)
+				if n := served.Load() - before; n != 1 {
+					t.Fatalf("replayed frame served %d times", n)
+				}
+			case "frame dropped":
+				// The next frame carries the wrong number and is refused.
+				_, err2 := call([]byte("second"))
+				if err1 == nil || err2 == nil || n != 0 {
+					t.Fatalf("after a dropped frame: %v, %v; served %d", err1, err2, n)
+				}
+			default:
+				if err1 == nil || n != 0 {
+					t.Fatalf("altered frame: call = %q, %v; served %d", first, err1, n)
+				}
+			}
 		})
 	}
 }
