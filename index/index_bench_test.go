@@ -238,6 +238,36 @@ func BenchmarkStoreGet(b *testing.B) {
 			}
 		})
 	}
+	// The read before a merge, over a store big enough to have tables in
+	// L6: of a new key (the usual PUT) and of a stored one, by pebble's
+	// Get and by the iterator Merge uses, which checks L6 bloom filters.
+	s := diskStore(b)
+	keys := fillStore(b, s, 300_000)
+	for _, r := range []struct {
+		name string
+		get  func([]byte) ([]byte, error)
+	}{{"pebble-get", s.get}, {"before-merge", s.getBeforeMerge}} {
+		b.Run("absent/"+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if v, err := r.get(benchItem(uint16(i%256), benchKey(int64(1_000_000+i)), nil).Key); err != nil || v != nil {
+					b.Fatal(v, err)
+				}
+			}
+		})
+		b.Run("present/"+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if v, err := r.get(keys[(i*7919)%len(keys)]); err != nil || v == nil {
+					b.Fatal(v, err)
+				}
+			}
+		})
+	}
 }
 
 // oneNodeIndex is the coordinator of a fresh single-node server, built the

@@ -221,6 +221,37 @@ func (s *Store) get(key []byte) ([]byte, error) {
 	return out, nil
 }
 
+// getBeforeMerge is get for the read every merge makes first. Most of
+// those keys are new, and pebble's Get does not consult the bloom filters
+// of the last level, where most tables are: it seeks the index and a data
+// block of an L6 table to learn the key is not there. An iterator that
+// uses them answers an absent key in 2.8-2.9 µs instead of 3.3-4.6 µs
+// (BenchmarkStoreGet/absent over 300,000 records); a present key costs the
+// same either way.
+func (s *Store) getBeforeMerge(key []byte) ([]byte, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
+	if err != nil {
+		return nil, fmt.Errorf("index get: %w", err)
+	}
+	var out []byte
+	if it.SeekPrefixGE(key) && bytes.Equal(it.Key(), key) {
+		var v []byte
+		if v, err = it.ValueAndErr(); err == nil {
+			out = bytes.Clone(v)
+		}
+	}
+	if err == nil {
+		err = it.Error()
+	}
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index get: %w", err)
+	}
+	return out, nil
+}
+
 // Item is one record to merge into the store.
 type Item struct {
 	Table Table
@@ -258,7 +289,7 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 			cur = out[j].Value
 		} else {
 			var err error
-			if cur, err = s.get(it.Key); err != nil {
+			if cur, err = s.getBeforeMerge(it.Key); err != nil {
 				return nil, err
 			}
 		}
