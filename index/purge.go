@@ -180,6 +180,7 @@ func (s *Store) Replace(key, old, new []byte) (bool, error) {
 	if new == nil {
 		err = b.Delete(key, nil)
 	} else {
+		s.addKeys([][]byte{key})
 		err = b.Set(key, new, nil)
 	}
 	if err != nil {

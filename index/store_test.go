@@ -82,10 +82,10 @@ func TestStoreMergeReportsChange(t *testing.T) {
 	}
 }
 
-// TestMergeFindsRecordsInEveryLevel checks the read before a merge (which
-// uses the last level's bloom filters, unlike pebble's Get) against records
-// that sit in the bottom level, with bodies separated into blob files:
-// each must be found and merged with, never taken for a new key.
+// TestMergeFindsRecordsInEveryLevel checks the read before a merge (the
+// key filter, then pebble) against records that sit in the bottom level,
+// with bodies separated into blob files: each must be found and merged
+// with, never taken for a new key.
 func TestMergeFindsRecordsInEveryLevel(t *testing.T) {
 	s := memStore(t, vfs.NewMem())
 	defer s.Close()
