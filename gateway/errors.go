@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/ringstore/ringstore/index"
 )
 
 // APIError is an S3 error response.
@@ -109,7 +111,15 @@ type xmlElem struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	rc := reqCtx(r)
 	var ae *APIError
-	if !errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, index.ErrQuorum):
+		// Too few owners answered in time: down, cut off, or stalled.
+		// The request may succeed later, which S3 says with a 503 that
+		// every SDK retries with backoff.
+		s.log.Warn("request failed: quorum not reached", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = ErrServiceUnavailable
+	default:
 		s.log.Error("request failed", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = ErrInternal
 	}
@@ -150,6 +160,9 @@ func asAPIError(err error) *APIError {
 	}
 	if a := asAuthError(err); a != nil {
 		return a
+	}
+	if errors.Is(err, index.ErrQuorum) {
+		return ErrServiceUnavailable
 	}
 	return ErrInternal
 }
