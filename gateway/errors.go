@@ -106,22 +106,17 @@ type xmlElem struct {
 	Value   string `xml:",chardata"`
 }
 
-// writeError answers r with err as an S3 error document. Errors that are
-// not *APIError become InternalError; their text is logged, not sent.
+// writeError answers r with err as an S3 error document, mapped by
+// asAPIError; the text of an error that becomes InternalError or
+// ServiceUnavailable is logged, not sent.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	rc := reqCtx(r)
-	var ae *APIError
+	ae := asAPIError(err)
 	switch {
-	case errors.As(err, &ae):
 	case errors.Is(err, index.ErrQuorum):
-		// Too few owners answered in time: down, cut off, or stalled.
-		// The request may succeed later, which S3 says with a 503 that
-		// every SDK retries with backoff.
 		s.log.Warn("request failed: quorum not reached", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = ErrServiceUnavailable
-	default:
+	case ae == ErrInternal:
 		s.log.Error("request failed", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = ErrInternal
 	}
 	rc.errCode = ae.Code
 	h := w.Header()
@@ -162,6 +157,9 @@ func asAPIError(err error) *APIError {
 		return a
 	}
 	if errors.Is(err, index.ErrQuorum) {
+		// Too few owners answered in time: down, cut off, or stalled.
+		// The request may succeed later, which S3 says with a 503 that
+		// every SDK retries with backoff.
 		return ErrServiceUnavailable
 	}
 	return ErrInternal

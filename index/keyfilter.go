@@ -35,7 +35,10 @@ type keyFilter struct {
 	// capacity is the number of keys the filter was sized for; past it the
 	// false-positive rate climbs and the store builds a bigger one.
 	capacity int64
-	added    atomic.Int64 // adds, repeats included
+	// added counts the adds that set a bit, so a key written again (an
+	// overwrite) does not count, and does not touch this shared counter.
+	// It falls short of the distinct keys by the false positives.
+	added atomic.Int64
 	// ready is set once a scan of the whole store went into the filter;
 	// before that its answers are not used.
 	ready atomic.Bool
@@ -64,10 +67,16 @@ func (f *keyFilter) locate(key []byte) (*filterBlock, uint32) {
 
 func (f *keyFilter) add(key []byte) {
 	b, h := f.locate(key)
+	fresh := false
 	for i, salt := range blockSalts {
-		b[i].Or(1 << ((h * salt) >> 27))
+		bit := uint32(1) << ((h * salt) >> 27)
+		if b[i].Or(bit)&bit == 0 {
+			fresh = true
+		}
 	}
-	f.added.Add(1)
+	if fresh {
+		f.added.Add(1)
+	}
 }
 
 func (f *keyFilter) mayContain(key []byte) bool {

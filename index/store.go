@@ -309,7 +309,7 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 	if b.Empty() {
 		return out, nil
 	}
-	written := keys[:0]
+	written := keys[:0] // keys is free again: the stripe locks were taken from it
 	for i, it := range items {
 		if out[i].Changed {
 			written = append(written, it.Key)
