@@ -266,7 +266,13 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	defer s.lockKeys(keys)()
+	unlock := s.lockKeys(keys)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 
 	out := make([]Merged, len(items))
 	b := s.db.NewBatch()
@@ -307,6 +313,13 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		}
 	}
 	if b.Empty() {
+		if sync {
+			// What this merge found may be a merge that is visible but not
+			// yet synced (see below): acknowledging it needs that sync.
+			if err := s.db.LogData(nil, pebble.Sync); err != nil {
+				return nil, fmt.Errorf("index sync: %w", err)
+			}
+		}
 		return out, nil
 	}
 	written := keys[:0] // keys is free again: the stripe locks were taken from it
@@ -316,11 +329,25 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		}
 	}
 	s.addKeys(written)
-	wo := pebble.NoSync
-	if sync {
-		wo = pebble.Sync
+	if !sync {
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return nil, fmt.Errorf("index commit: %w", err)
+		}
+		return out, nil
 	}
-	if err := b.Commit(wo); err != nil {
+	// The stripe locks order the read-merge-write of each key; they need
+	// not cover the WAL sync. The batch is visible once applied, so the
+	// next merge of these keys reads it, and that merge's own sync covers
+	// this one's log record, which comes before its own. Held through the
+	// sync, every merge that hashed to a busy stripe (about one in nine
+	// with 32 merges in flight over 256 stripes) waited for a whole extra
+	// sync.
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("index commit: %w", err)
+	}
+	locked = false
+	unlock()
+	if err := b.SyncWait(); err != nil {
 		return nil, fmt.Errorf("index commit: %w", err)
 	}
 	return out, nil

@@ -265,3 +265,121 @@ func TestWALSyncDelayHoldsSyncsBack(t *testing.T) {
 		t.Fatalf("a synced commit right after a sync took %v, want it held back about %v", took, delay)
 	}
 }
+
+// gatedSyncFS holds every sync of a write-ahead log while its gate is
+// closed, so a test can look at a store between a commit and its sync.
+type gatedSyncFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (fs *gatedSyncFS) close() {
+	fs.mu.Lock()
+	fs.gate = make(chan struct{})
+	fs.mu.Unlock()
+}
+
+func (fs *gatedSyncFS) open() {
+	fs.mu.Lock()
+	if fs.gate != nil {
+		close(fs.gate)
+		fs.gate = nil
+	}
+	fs.mu.Unlock()
+}
+
+func (fs *gatedSyncFS) wait() {
+	fs.mu.Lock()
+	g := fs.gate
+	fs.mu.Unlock()
+	if g != nil {
+		<-g
+	}
+}
+
+func (fs *gatedSyncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return gatedFile{f, fs}, nil
+}
+
+func (fs *gatedSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *gatedSyncFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(old, name, c)
+	return fs.wrap(name, f, err)
+}
+
+type gatedFile struct {
+	vfs.File
+	fs *gatedSyncFS
+}
+
+func (f gatedFile) Sync() error     { f.fs.wait(); return f.File.Sync() }
+func (f gatedFile) SyncData() error { f.fs.wait(); return f.File.SyncData() }
+
+// TestMergeSyncOutsideKeyLocks: a synced merge holds its key's lock while
+// it reads and applies, not while the log syncs, so the next merge of the
+// key goes ahead meanwhile; and a merge that changes nothing is still not
+// acknowledged before what it found is synced.
+func TestMergeSyncOutsideKeyLocks(t *testing.T) {
+	fs := &gatedSyncFS{FS: vfs.NewMem()}
+	s := memStore(t, fs)
+	defer s.Close()
+	defer fs.open() // a failure must not leave Close waiting on a sync
+	key := RecordKey(1, TableObjects, []byte("pk"), []byte("k"))
+	merge := func(rec []byte) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Merge([]Item{{TableObjects, key, rec}}, true)
+			done <- err
+		}()
+		return done
+	}
+	versions := func() int {
+		v, err := s.Get(key)
+		if err != nil || v == nil {
+			return 0
+		}
+		o, err := DecodeObject(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(o.Versions)
+	}
+	waitFor := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for versions() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the record has %d versions; want %d while the first merge waits for its sync", versions(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	fs.close()
+	first := merge(versionRecord("a", 1))
+	waitFor(1)
+	second := merge(versionRecord("b", 2)) // same key, same stripe
+	waitFor(2)
+	again := merge(versionRecord("b", 2)) // changes nothing
+	time.Sleep(50 * time.Millisecond)
+	for name, ch := range map[string]chan error{"first": first, "second": second, "unchanged": again} {
+		select {
+		case err := <-ch:
+			t.Fatalf("the %s merge returned (%v) before the log was synced", name, err)
+		default:
+		}
+	}
+	fs.open()
+	for _, ch := range []chan error{first, second, again} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
