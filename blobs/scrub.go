@@ -42,7 +42,7 @@ func (r *Replicated) Scrub(ctx context.Context, bytesPerSecond float64, st *Scru
 		read += size
 		st.Chunks.Add(1)
 		st.Bytes.Add(size)
-		if _, err := r.cfg.Local.Get(id, nil); err == nil || errors.Is(err, ErrNotFound) {
+		if _, err := r.cfg.Local.GetVerified(id, nil); err == nil || errors.Is(err, ErrNotFound) {
 			return true // fine, or deleted since the walk listed it
 		} else if !errors.Is(err, ErrCorrupt) {
 			errs = append(errs, err)

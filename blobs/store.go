@@ -12,7 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // ID is the SHA-256 digest of a chunk's bytes.
@@ -22,6 +25,14 @@ func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Sum returns the ID of data.
 func Sum(data []byte) ID { return sha256.Sum256(data) }
+
+// fastSum is the checksum a chunk file carries beside its bytes (in an
+// extended attribute), computed from bytes whose ID was checked. A read
+// verifies it instead of the ID: SHA-256 runs at about 1.9 GB/s per core
+// here and was 63% of the server's CPU under 64 MiB GETs; xxHash64 runs at
+// about 21 GB/s and still catches any random damage but one in 2^64.
+// Scrub, and reads of chunks without the attribute, verify the ID itself.
+func fastSum(data []byte) uint64 { return xxhash.Sum64(data) }
 
 // ErrNotFound means the store has no chunk with that ID.
 var ErrNotFound = errors.New("blobs: chunk not found")
@@ -48,6 +59,9 @@ type Store struct {
 	dir     string
 	stripes [256]sync.Mutex // serialise writers and deleters of one ID
 	now     func() time.Time
+	// noSums is set once the filesystem refused an extended attribute:
+	// chunks are then verified by their ID alone.
+	noSums atomic.Bool
 }
 
 // Open opens (creating if needed) a chunk store in dir. Leftover temporary
@@ -127,6 +141,9 @@ func (s *Store) writeFile(p string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
+	if err == nil && !s.noSums.Load() && !writeSum(f, fastSum(data)) {
+		s.noSums.Store(true)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -171,9 +188,16 @@ func syncDir(dir string) error {
 	return err
 }
 
-// Get reads chunk id into buf (grown if needed) and verifies it. A chunk
-// that fails verification is quarantined and ErrCorrupt returned.
-func (s *Store) Get(id ID, buf []byte) ([]byte, error) {
+// Get reads chunk id into buf (grown if needed) and verifies it, by its
+// fast checksum when it has one. A chunk that fails verification is
+// quarantined and ErrCorrupt returned.
+func (s *Store) Get(id ID, buf []byte) ([]byte, error) { return s.get(id, buf, false) }
+
+// GetVerified is Get checking the bytes against id itself (SHA-256)
+// whatever the fast checksum says: scrub reads with it.
+func (s *Store) GetVerified(id ID, buf []byte) ([]byte, error) { return s.get(id, buf, true) }
+
+func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 	f, err := os.Open(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("get chunk %s: %w", id, ErrNotFound)
@@ -197,8 +221,20 @@ func (s *Store) Get(id ID, buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(f, buf); err != nil {
 		return nil, fmt.Errorf("get chunk %s: %w", id, err)
 	}
+	sum, hasSum := readSum(f)
+	if hasSum && !full && fastSum(buf) == sum {
+		return buf, nil
+	}
+	// No checksum, a checksum that disagrees, or a full check: the ID
+	// decides. A checksum that disagrees with bytes that match the ID was
+	// itself damaged; it is rewritten, as is a missing one (chunks written
+	// before checksums), so the next read is fast. Best effort: without it
+	// reads stay correct, only slower.
 	if Sum(buf) != id {
 		return nil, s.quarantine(id, fmt.Errorf("get chunk %s: %w", id, ErrCorrupt))
+	}
+	if !s.noSums.Load() && (!hasSum || fastSum(buf) != sum) && !writeSum(f, fastSum(buf)) {
+		s.noSums.Store(true)
 	}
 	return buf, nil
 }
