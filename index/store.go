@@ -313,9 +313,12 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		}
 	}
 	if b.Empty() {
+		locked = false
+		unlock()
 		if sync {
 			// What this merge found may be a merge that is visible but not
-			// yet synced (see below): acknowledging it needs that sync.
+			// yet synced (see below): acknowledging it needs that sync,
+			// which a log record written after it brings.
 			if err := s.db.LogData(nil, pebble.Sync); err != nil {
 				return nil, fmt.Errorf("index sync: %w", err)
 			}
