@@ -266,14 +266,19 @@ func (r *Replicated) Get(ctx context.Context, id ID, buf []byte) ([]byte, error)
 	var errs []error
 	for _, node := range order {
 		got, err := r.call(ctx, node, serviceGet, id[:])
-		if err == nil && Sum(got) == id {
-			if slices.Contains(owners, node) || len(missing) > 0 {
-				r.repair(id, got, missing)
-			}
-			return got, nil
+		// The node verified the chunk as it read it (Store.Get) and the
+		// transport authenticates every frame, so the bytes are served as
+		// they arrive, without a second SHA-256 pass (64 MiB GETs on a
+		// 5-node cluster, 8 clients: 1,536-1,629 MiB/s with it,
+		// 1,938-1,974 without). Bytes about to be written to another
+		// store are checked against the id first: a store takes the id it
+		// is given on trust and records its checksum from those bytes.
+		if err == nil && len(missing) > 0 && Sum(got) != id {
+			err = ErrCorrupt
 		}
 		if err == nil {
-			err = ErrCorrupt
+			r.repair(id, got, missing)
+			return got, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", node, err))
 		if slices.Contains(owners, node) {
