@@ -83,10 +83,14 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	fs := o.FS
+	if fs == nil {
+		fs = walBufferFS{vfs.Default}
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
-		FS:                 o.FS,
+		FS:                 fs,
 		Cache:              cache,
 		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
 		FormatMajorVersion: pebble.FormatNewest,

@@ -1,0 +1,145 @@
+package index
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// walBufferFS holds writes to the write-ahead log in memory until the log
+// is synced, closed, read or grows past walBufferMax, so that the batches
+// committed between two syncs reach the file in one write.
+//
+// Why: while a busy node holds a sync back (--wal-sync-delay), pebble
+// writes each batch to the file as it arrives, 3.2 writes per sync on a
+// cluster node under 4 KiB PUTs, each a system call that costs about as
+// much CPU as a small replica merge's own work.
+//
+// What it changes: a commit that did not ask for a sync is lost if the
+// process dies before the next sync, where before it was lost only if the
+// machine died. Every write a client is acknowledged for is synced; the
+// index commits without a sync only read repairs, which anti-entropy
+// redoes.
+type walBufferFS struct{ vfs.FS }
+
+// walBufferMax bounds the memory a log holds back.
+const walBufferMax = 1 << 20
+
+func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
+
+func (fs walBufferFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	if err != nil || !isWAL(name) {
+		return f, err
+	}
+	return &walFile{File: f}, nil
+}
+
+func (fs walBufferFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	if err != nil || !isWAL(newname) {
+		return f, err
+	}
+	return &walFile{File: f}, nil
+}
+
+type walFile struct {
+	vfs.File
+	mu  sync.Mutex
+	buf []byte
+	err error // the first failed write; every later call returns it
+}
+
+func (f *walFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return 0, f.err
+	}
+	f.buf = append(f.buf, p...)
+	if len(f.buf) >= walBufferMax {
+		if err := f.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (f *walFile) flushLocked() error {
+	if f.err != nil {
+		return f.err
+	}
+	if len(f.buf) == 0 {
+		return nil
+	}
+	_, err := f.File.Write(f.buf)
+	f.buf = f.buf[:0]
+	if err != nil {
+		f.err = err
+	}
+	return err
+}
+
+func (f *walFile) flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flushLocked()
+}
+
+func (f *walFile) Sync() error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *walFile) SyncData() error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.File.SyncData()
+}
+
+func (f *walFile) SyncTo(length int64) (bool, error) {
+	if err := f.flush(); err != nil {
+		return false, err
+	}
+	return f.File.SyncTo(length)
+}
+
+func (f *walFile) Close() error {
+	err := f.flush()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (f *walFile) Read(p []byte) (int, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.File.Read(p)
+}
+
+func (f *walFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
+}
+
+func (f *walFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *walFile) Stat() (vfs.FileInfo, error) {
+	if err := f.flush(); err != nil {
+		return nil, err
+	}
+	return f.File.Stat()
+}
