@@ -9,7 +9,8 @@ import (
 
 // walBufferFS holds writes to the write-ahead log in memory until the log
 // is synced, closed, read or grows past walBufferMax, so that the batches
-// committed between two syncs reach the file in one write.
+// committed between two syncs reach the file in one write; and it writes
+// new tables and blob files in pieces of tableBufferMax.
 //
 // Why: while a busy node holds a sync back (--wal-sync-delay), pebble
 // writes each batch to the file as it arrives, 3.2 writes per sync on a
@@ -26,26 +27,46 @@ type walBufferFS struct{ vfs.FS }
 // walBufferMax bounds the memory a log holds back.
 const walBufferMax = 1 << 20
 
-func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
+// tableBufferMax is the write size for new tables and blob files. Pebble
+// writes them through a 4 KiB buffer, and blocks of inline values rarely
+// fill it evenly: flushes made 2 KB writes on average, 550 a second on a
+// busy cluster node. Their data counts only once synced, which flushes
+// the buffer first.
+const tableBufferMax = 256 << 10
+
+// bufferFor returns how much of a new file's writes to hold back, 0 for
+// none.
+func bufferFor(name string) int {
+	switch {
+	case strings.HasSuffix(name, ".log"):
+		return walBufferMax
+	case strings.HasSuffix(name, ".sst"), strings.HasSuffix(name, ".blob"):
+		return tableBufferMax
+	}
+	return 0
+}
 
 func (fs walBufferFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
 	f, err := fs.FS.Create(name, category)
-	if err != nil || !isWAL(name) {
+	n := bufferFor(name)
+	if err != nil || n == 0 {
 		return f, err
 	}
-	return &walFile{File: f}, nil
+	return &walFile{File: f, max: n}, nil
 }
 
 func (fs walBufferFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
 	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
-	if err != nil || !isWAL(newname) {
+	n := bufferFor(newname)
+	if err != nil || n == 0 {
 		return f, err
 	}
-	return &walFile{File: f}, nil
+	return &walFile{File: f, max: n}, nil
 }
 
 type walFile struct {
 	vfs.File
+	max int // writes are held back until this many bytes, or a sync
 	mu  sync.Mutex
 	buf []byte
 	err error // the first failed write; every later call returns it
@@ -58,7 +79,7 @@ func (f *walFile) Write(p []byte) (int, error) {
 		return 0, f.err
 	}
 	f.buf = append(f.buf, p...)
-	if len(f.buf) >= walBufferMax {
+	if len(f.buf) >= f.max {
 		if err := f.flushLocked(); err != nil {
 			return 0, err
 		}

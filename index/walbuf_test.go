@@ -100,19 +100,43 @@ func TestWALBufferWritesOncePerSync(t *testing.T) {
 		t.Fatalf("after Close the file holds %d bytes (%v); want %d", len(all), err, len(want))
 	}
 
-	// Other files are not buffered.
+	// Tables go out in pieces of tableBufferMax, and whole at a sync.
 	g, err := fs.Create("000002.sst", vfs.WriteCategoryUnspecified)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := writes.Load()
-	if _, err := g.Write([]byte("x")); err != nil {
+	block := bytes.Repeat([]byte{1}, 2000)
+	blocks := 2 * (tableBufferMax/len(block) + 1) // just over two pieces' worth
+	for i := 0; i < blocks; i++ {
+		if _, err := g.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := writes.Load() - before; n != 2 {
+		t.Fatalf("%d table writes for %d blocks; want 2", n, blocks)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := g.Stat(); err != nil || st.Size() != int64(blocks*len(block)) {
+		t.Fatalf("table size after sync: %v, %v", st, err)
+	}
+	g.Close()
+
+	// Other files are not buffered.
+	m, err := fs.Create("MANIFEST-000003", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = writes.Load()
+	if _, err := m.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if writes.Load() != before+1 {
-		t.Fatal("a table write was held back")
+		t.Fatal("a manifest write was held back")
 	}
-	g.Close()
+	m.Close()
 }
 
 // TestSyncedMergeSurvivesCrashThroughWALBuffer: a synced merge through the
