@@ -175,7 +175,7 @@ func (s *sim) wallOf(n *simNode) func() time.Time {
 func (s *sim) open(n *simNode) {
 	// Through the log buffer a server's store uses: a crash then loses
 	// every unsynced log write, not a random share of them.
-	st, err := OpenStore("db", StoreOptions{FS: walBufferFS{n.fs}, CacheBytes: 1 << 20})
+	st, err := OpenStore("db", StoreOptions{FS: writeBufferFS{n.fs}, CacheBytes: 1 << 20})
 	if err != nil {
 		s.t.Fatalf("seed %d: open %s: %v", s.seed, n.id, err)
 	}

@@ -85,7 +85,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	}
 	fs := o.FS
 	if fs == nil {
-		fs = walBufferFS{vfs.Default}
+		fs = writeBufferFS{vfs.Default}
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()

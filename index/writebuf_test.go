@@ -1,4 +1,4 @@
-// walbuf_test.go checks the write-ahead-log buffer: a sync writes what was
+// writebuf_test.go checks the write buffers of the index store files: a sync writes what was
 // held back in one write and makes it durable, memory held back is
 // bounded, and every other use of the file sees all that was written.
 package index
@@ -38,7 +38,7 @@ func (f countingFile) Write(p []byte) (int, error) {
 
 func TestWALBufferWritesOncePerSync(t *testing.T) {
 	var writes atomic.Int64
-	fs := walBufferFS{countingFS{vfs.NewMem(), &writes}}
+	fs := writeBufferFS{countingFS{vfs.NewMem(), &writes}}
 	f, err := fs.Create("000001.log", vfs.WriteCategoryUnspecified)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestWALBufferWritesOncePerSync(t *testing.T) {
 		if _, err := f.Write(big); err != nil {
 			t.Fatal(err)
 		}
-		if held := len(f.(*walFile).buf); held >= walBufferMax {
+		if held := len(f.(*bufferedFile).buf); held >= walBufferMax {
 			t.Fatalf("%d bytes held back; want under %d", held, walBufferMax)
 		}
 	}
@@ -143,7 +143,7 @@ func TestWALBufferWritesOncePerSync(t *testing.T) {
 // buffer is on disk when it returns.
 func TestSyncedMergeSurvivesCrashThroughWALBuffer(t *testing.T) {
 	mem := vfs.NewCrashableMem()
-	s, err := OpenStore("db", StoreOptions{FS: walBufferFS{mem}, CacheBytes: 1 << 20})
+	s, err := OpenStore("db", StoreOptions{FS: writeBufferFS{mem}, CacheBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
