@@ -1,6 +1,7 @@
-// writebuf_test.go checks the write buffers of the index store files: a sync writes what was
-// held back in one write and makes it durable, memory held back is
-// bounded, and every other use of the file sees all that was written.
+// writebuf_test.go checks the index store's file write buffers: a sync
+// writes what was held back in one write and makes it durable, memory
+// held back is bounded, and every other use of the file sees all that
+// was written.
 package index
 
 import (
