@@ -222,7 +222,8 @@ func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 		return nil, fmt.Errorf("get chunk %s: %w", id, err)
 	}
 	sum, hasSum := readSum(f)
-	if hasSum && !full && fastSum(buf) == sum {
+	fast := fastSum(buf)
+	if hasSum && !full && fast == sum {
 		return buf, nil
 	}
 	// No checksum, a checksum that disagrees, or a full check: the ID
@@ -233,7 +234,7 @@ func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 	if Sum(buf) != id {
 		return nil, s.quarantine(id, fmt.Errorf("get chunk %s: %w", id, ErrCorrupt))
 	}
-	if !s.noSums.Load() && (!hasSum || fastSum(buf) != sum) && !writeSum(f, fastSum(buf)) {
+	if !s.noSums.Load() && (!hasSum || fast != sum) && !writeSum(f, fast) {
 		s.noSums.Store(true)
 	}
 	return buf, nil

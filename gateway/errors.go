@@ -112,10 +112,10 @@ type xmlElem struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	rc := reqCtx(r)
 	ae := asAPIError(err)
-	switch {
-	case errors.Is(err, index.ErrQuorum):
-		s.log.Warn("request failed: quorum not reached", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
-	case ae == ErrInternal:
+	switch ae {
+	case ErrServiceUnavailable:
+		s.log.Warn("request failed: service unavailable", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
+	case ErrInternal:
 		s.log.Error("request failed", "request_id", rc.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	rc.errCode = ae.Code

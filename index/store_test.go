@@ -179,24 +179,38 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	}
 }
 
-// TestSyncedMergeSurvivesCrash uses pebble's crashable in-memory FS: a
-// synced merge must survive losing everything unsynced.
+// TestSyncedMergeSurvivesCrash uses pebble's crashable in-memory FS:
+// synced merges must survive losing everything unsynced, written straight
+// to the filesystem and through the write buffer a server's store uses
+// (writebuf.go).
 func TestSyncedMergeSurvivesCrash(t *testing.T) {
-	fs := vfs.NewCrashableMem()
-	s := memStore(t, fs)
-	key := RecordKey(1, TableObjects, []byte("pk"), []byte("k"))
-	if _, err := s.Merge([]Item{{TableObjects, key, versionRecord("a", 1)}}, true); err != nil {
-		t.Fatal(err)
-	}
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
-	_ = s.Close()
-	s2, err := OpenStore("db", StoreOptions{FS: crashed, CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	if v, _ := s2.Get(key); v == nil {
-		t.Fatal("a synced merge was lost in a crash")
+	for _, buffered := range []bool{false, true} {
+		mem := vfs.NewCrashableMem()
+		var fs vfs.FS = mem
+		if buffered {
+			fs = writeBufferFS{mem}
+		}
+		s := memStore(t, fs)
+		var keys [][]byte
+		for i := 0; i < 50; i++ {
+			key := RecordKey(1, TableObjects, []byte("pk"), []byte{byte(i)})
+			keys = append(keys, key)
+			if _, err := s.Merge([]Item{{TableObjects, key, versionRecord("a", Timestamp(i+1))}}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+		_ = s.Close()
+		s2, err := OpenStore("db", StoreOptions{FS: crashed, CacheBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, key := range keys {
+			if v, _ := s2.Get(key); v == nil {
+				t.Fatalf("buffered=%v: synced merge %d lost in a crash", buffered, i)
+			}
+		}
+		s2.Close()
 	}
 }
 

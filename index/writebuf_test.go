@@ -139,33 +139,3 @@ func TestWALBufferWritesOncePerSync(t *testing.T) {
 	}
 	m.Close()
 }
-
-// TestSyncedMergeSurvivesCrashThroughWALBuffer: a synced merge through the
-// buffer is on disk when it returns.
-func TestSyncedMergeSurvivesCrashThroughWALBuffer(t *testing.T) {
-	mem := vfs.NewCrashableMem()
-	s, err := OpenStore("db", StoreOptions{FS: writeBufferFS{mem}, CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys [][]byte
-	for i := 0; i < 50; i++ {
-		key := RecordKey(1, TableObjects, []byte("pk"), []byte{byte(i)})
-		keys = append(keys, key)
-		if _, err := s.Merge([]Item{{TableObjects, key, versionRecord("a", Timestamp(i+1))}}, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
-	_ = s.Close()
-	s2, err := OpenStore("db", StoreOptions{FS: crashed, CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	for i, key := range keys {
-		if v, _ := s2.Get(key); v == nil {
-			t.Fatalf("synced merge %d lost in a crash", i)
-		}
-	}
-}
