@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ type benchOptions struct {
 	jsonOut, keep, baseline bool
 	baselineDir, logLevel   string
 	baselineDuration        time.Duration
+	cpuProfile              string
 }
 
 func benchCmd() *cobra.Command {
@@ -70,6 +72,7 @@ are re-created so the set stays populated.`,
 	f.StringVar(&o.baselineDir, "baseline-dir", "", "directory for the group-commit test DB; put it on the server's data disk (default: system temp dir)")
 	f.DurationVar(&o.baselineDuration, "baseline-duration", 3*time.Second, "time for each of the group-commit and bare-HTTP baselines")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this client (the whole run) to this file, to tell its cost from the server's")
 	return cmd
 }
 
@@ -103,6 +106,17 @@ func runBench(ctx context.Context, o benchOptions, modeArg string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
