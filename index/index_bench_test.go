@@ -136,7 +136,7 @@ func BenchmarkObjectCodec(b *testing.B) {
 }
 
 // diskStore opens a store on the real filesystem with production options.
-func diskStore(b *testing.B) *Store {
+func diskStore(b testing.TB) *Store {
 	b.Helper()
 	s, err := OpenStore(b.TempDir(), StoreOptions{Logger: quietLogger()})
 	if err != nil {
@@ -502,17 +502,30 @@ func BenchmarkLeafEntries(b *testing.B) {
 // streamCluster starts three stores (n1-n3) in this process, each serving
 // replica requests on its own stream transport on loopback, and returns
 // the coordinator of n1 (N=3 W=2 R=2) with the stores.
-func streamCluster(b *testing.B) (*Index, map[string]*Store) {
+func streamCluster(b testing.TB) (*Index, map[string]*Store) {
+	ix, stores, _ := streamNodes(b, nil, 0)
+	return ix, stores
+}
+
+// streamNodes is streamCluster with wrap (if not nil) around each node's
+// replica handler, a request timeout (0: the default) and each node's
+// listener, to stop it.
+func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler, timeout time.Duration) (*Index, map[string]*Store, map[string]*rpc.Listener) {
 	var mu sync.Mutex
 	addrs := map[string]string{}
 	nodes := []string{"n1", "n2", "n3"}
 	stores := map[string]*Store{}
+	lns := map[string]*rpc.Listener{}
 	var self *rpc.Stream
 	for _, n := range nodes {
 		st := diskStore(b)
 		stores[n] = st
 		mux := rpc.NewMux()
-		mux.Handle(RPCService, RPCHandler(st, NewClock(time.Now)))
+		h := RPCHandler(st, NewClock(time.Now))
+		if wrap != nil {
+			h = wrap(n, h)
+		}
+		mux.Handle(RPCService, h)
 		s := &rpc.Stream{Self: n, Secret: []byte("bench-secret"), Mux: mux, Logger: quietLogger(),
 			Resolve: func(x string) (string, bool) { mu.Lock(); defer mu.Unlock(); a, ok := addrs[x]; return a, ok }}
 		raw, err := net.Listen("tcp", "127.0.0.1:0")
@@ -520,6 +533,7 @@ func streamCluster(b *testing.B) (*Index, map[string]*Store) {
 			b.Fatal(err)
 		}
 		ln := rpc.NewListener(raw, s)
+		lns[n] = ln
 		b.Cleanup(func() { _ = ln.Close(); s.Close() })
 		mu.Lock()
 		addrs[n] = raw.Addr().String()
@@ -530,8 +544,9 @@ func streamCluster(b *testing.B) (*Index, map[string]*Store) {
 	}
 	p := staticPlacement{owners: nodes}
 	ix := New(Config{Self: "n1", Placement: func() Placement { return p }, Store: stores["n1"],
-		Transport: RPCTransport{RPC: self}, Clock: NewClock(time.Now), N: 3, W: 2, R: 2, Logger: quietLogger()})
-	return ix, stores
+		Transport: RPCTransport{RPC: self}, Clock: NewClock(time.Now), N: 3, W: 2, R: 2,
+		RequestTimeout: timeout, Logger: quietLogger()})
+	return ix, stores, lns
 }
 
 // BenchmarkWriteQuorum writes single-version 4 KiB objects through a

@@ -115,9 +115,21 @@ type streamConn struct {
 	yielders atomic.Int32
 
 	mu      sync.Mutex // guards the following fields (client side)
-	pending map[uint64]chan frame
+	pending map[uint64]*call
 	nextID  uint64
 	err     error
+}
+
+// call is a request waiting for its reply: a Call blocked on ch, or a Go
+// whose done runs when the reply arrives, the timer fires or the
+// connection fails, whichever takes it out of pending first.
+type call struct {
+	ch      chan frame
+	done    func([]byte, error)
+	timer   *time.Timer
+	to      string
+	service string
+	sent    int
 }
 
 type frame struct {
@@ -349,7 +361,7 @@ func (t *Stream) dial(ctx context.Context, node string) (*streamConn, error) {
 	if err != nil {
 		return fail(err)
 	}
-	sc.pending = map[uint64]chan frame{}
+	sc.pending = map[uint64]*call{}
 	go t.clientReadLoop(sc)
 	return sc, nil
 }
@@ -362,22 +374,46 @@ func (t *Stream) clientReadLoop(sc *streamConn) {
 			break
 		}
 		sc.mu.Lock()
-		ch := sc.pending[f.id]
+		c := sc.pending[f.id]
 		delete(sc.pending, f.id)
 		sc.mu.Unlock()
-		if ch != nil {
-			ch <- f
+		switch {
+		case c == nil: // timed out or abandoned
+		case c.ch != nil:
+			c.ch <- f
+		default:
+			c.timer.Stop()
+			t.finishGo(c, f)
 		}
 	}
 	sc.mu.Lock()
 	sc.err = fmt.Errorf("%w: %v", errConnClosed, err)
-	for id, ch := range sc.pending {
-		close(ch)
+	var failed []*call
+	for id, c := range sc.pending {
+		if c.ch != nil {
+			close(c.ch)
+		} else {
+			failed = append(failed, c)
+		}
 		delete(sc.pending, id)
 	}
 	sc.mu.Unlock()
+	for _, c := range failed {
+		c.timer.Stop()
+		c.done(nil, fmt.Errorf("rpc %s to %s: %w", c.service, c.to, errConnClosed))
+	}
 	_ = sc.c.Close()
 	t.drop(sc)
+}
+
+// finishGo hands a Go call its reply.
+func (t *Stream) finishGo(c *call, f frame) {
+	t.Stats.add(c.service, c.sent, len(f.payload))
+	if f.kind == kindError {
+		c.done(nil, &RemoteError{Node: c.to, Service: c.service, Message: string(f.payload)})
+		return
+	}
+	c.done(f.payload, nil)
 }
 
 func (t *Stream) drop(sc *streamConn) {
@@ -429,39 +465,13 @@ func (t *Stream) conn(ctx context.Context, node string, large bool) (*streamConn
 
 // Call implements Transport.
 func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]byte, error) {
-	sc, err := t.conn(ctx, to, len(body) > 64<<10)
+	c := &call{ch: make(chan frame, 1)}
+	sc, id, err := t.send(ctx, to, service, body, c, 0)
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan frame, 1)
-	// Ids are taken and written under the write lock, so they reach the
-	// server in increasing order (it refuses any other).
-	sc.lockWrite()
-	sc.mu.Lock()
-	if sc.err != nil {
-		sc.mu.Unlock()
-		sc.wmu.Unlock()
-		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, sc.err)
-	}
-	sc.nextID++
-	id := sc.nextID
-	sc.pending[id] = ch
-	busy := len(sc.pending) > 1
-	sc.mu.Unlock()
-	hdr, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
-	if err == nil {
-		err = sc.writeLocked(hdr, body, busy)
-	}
-	sc.wmu.Unlock()
-	if err != nil {
-		sc.mu.Lock()
-		delete(sc.pending, id)
-		sc.mu.Unlock()
-		_ = sc.c.Close()
-		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, err)
-	}
 	select {
-	case f, ok := <-ch:
+	case f, ok := <-c.ch:
 		if !ok {
 			return nil, fmt.Errorf("rpc %s to %s: %w", service, to, errConnClosed)
 		}
@@ -471,11 +481,87 @@ func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]b
 		}
 		return f.payload, nil
 	case <-ctx.Done():
-		sc.mu.Lock()
-		delete(sc.pending, id)
-		sc.mu.Unlock()
+		sc.take(id)
 		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, ctx.Err())
 	}
+}
+
+// Go sends a request like Call but returns once it is written, and runs
+// done with the reply, or with an error when no reply came within
+// timeout or the request could not be sent. done runs exactly once and
+// never on the caller's goroutine: usually on the one that reads the
+// connection (or the timer's), so it must not block; a quorum hands the
+// reply to its own loop. A caller waiting on several nodes at once saves
+// a goroutine and two hand-overs per request against Call.
+func (t *Stream) Go(to, service string, body []byte, timeout time.Duration, done func([]byte, error)) {
+	c := &call{done: done, to: to, service: service, sent: len(body)}
+	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, dialTimeout))
+	defer cancel()
+	if _, _, err := t.send(ctx, to, service, body, c, timeout); err != nil {
+		// Not on this goroutine: its caller may be the very loop done
+		// hands the error to.
+		go done(nil, err)
+	}
+}
+
+// take removes the request id from pending and returns it, or nil when
+// its reply, its timer or a failure of the connection took it first.
+func (sc *streamConn) take(id uint64) *call {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	c := sc.pending[id]
+	delete(sc.pending, id)
+	return c
+}
+
+// send registers c under a new request id and writes the request. For a
+// Go call it arms c's timer under the lock that registers it, so the
+// timer always finds the entry or its answer. An error means c was not
+// (or is no longer) registered and nothing else will answer it.
+func (t *Stream) send(ctx context.Context, to, service string, body []byte, c *call, timeout time.Duration) (*streamConn, uint64, error) {
+	sc, err := t.conn(ctx, to, len(body) > 64<<10)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Ids are taken and written under the write lock, so they reach the
+	// server in increasing order (it refuses any other).
+	sc.lockWrite()
+	sc.mu.Lock()
+	if sc.err != nil {
+		sc.mu.Unlock()
+		sc.wmu.Unlock()
+		return nil, 0, fmt.Errorf("rpc %s to %s: %w", service, to, sc.err)
+	}
+	sc.nextID++
+	id := sc.nextID
+	sc.pending[id] = c
+	if c.done != nil {
+		c.timer = time.AfterFunc(timeout, func() {
+			if sc.take(id) != nil {
+				c.done(nil, fmt.Errorf("rpc %s to %s: %w", service, to, context.DeadlineExceeded))
+			}
+		})
+	}
+	busy := len(sc.pending) > 1
+	sc.mu.Unlock()
+	hdr, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
+	if err == nil {
+		err = sc.writeLocked(hdr, body, busy)
+	}
+	sc.wmu.Unlock()
+	if err != nil {
+		_ = sc.c.Close()
+		if sc.take(id) == nil {
+			// The reading goroutine (failing with the connection) or the
+			// timer answers it.
+			return sc, id, nil
+		}
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		return nil, 0, fmt.Errorf("rpc %s to %s: %w", service, to, err)
+	}
+	return sc, id, nil
 }
 
 // ServeConn runs the server side of a stream connection whose magic has

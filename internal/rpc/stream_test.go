@@ -2,7 +2,8 @@
 // over one port shared with HTTP; many concurrent calls share connections;
 // a node with another secret is refused in the handshake, both ways; a
 // connection for another node id is refused; a connection dropped mid-call
-// fails the call instead of hanging it.
+// fails the call instead of hanging it; Go answers every request exactly
+// once, off the caller's goroutine.
 package rpc
 
 import (
@@ -171,6 +172,95 @@ func TestStreamConnectionDrop(t *testing.T) {
 		t.Fatalf("call after reconnect: %v", err)
 	}
 	_ = b
+}
+
+// goResult is what one Go call's done was given, and how often.
+type goResult struct {
+	body  []byte
+	err   error
+	calls atomic.Int32
+	done  chan struct{}
+}
+
+func startGo(s *Stream, to, service string, body []byte, timeout time.Duration) *goResult {
+	r := &goResult{done: make(chan struct{})}
+	// done must not run on this goroutine: holding this lock while Go runs
+	// makes such a call deadlock, which the test reports as a hang.
+	var mu sync.Mutex
+	mu.Lock()
+	s.Go(to, service, body, timeout, func(b []byte, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.calls.Add(1) == 1 {
+			r.body, r.err = b, err
+			close(r.done)
+		}
+	})
+	mu.Unlock()
+	return r
+}
+
+func (r *goResult) wait(t *testing.T) ([]byte, error) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Go never called done")
+	}
+	return r.body, r.err
+}
+
+func TestStreamGo(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	a := startStream(t, "a", "k", addrs, &mu)
+	startStream(t, "b", "k", addrs, &mu)
+
+	var all []*goResult
+	check := func(r *goResult) *goResult { all = append(all, r); return r }
+	if got, err := check(startGo(a.s, "b", "echo", []byte("hi"), time.Second)).wait(t); err != nil || string(got) != "a:hi" {
+		t.Fatalf("Go echo = %q, %v", got, err)
+	}
+	var re *RemoteError
+	if _, err := check(startGo(a.s, "b", "fail", nil, time.Second)).wait(t); !errors.As(err, &re) || re.Message != "boom" {
+		t.Fatalf("Go remote failure = %v", err)
+	}
+	// Concurrent requests on the shared connection each get their own reply.
+	var many []*goResult
+	for i := range 100 {
+		many = append(many, check(startGo(a.s, "b", "echo", []byte(fmt.Sprint(i)), 5*time.Second)))
+	}
+	for i, r := range many {
+		if got, err := r.wait(t); err != nil || string(got) != fmt.Sprintf("a:%d", i) {
+			t.Fatalf("Go %d = %q, %v", i, got, err)
+		}
+	}
+	// No reply within the timeout: a deadline error, and the late reply is
+	// dropped rather than delivered a second time.
+	if _, err := check(startGo(a.s, "b", "slow", nil, 20*time.Millisecond)).wait(t); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Go past its timeout = %v", err)
+	}
+	// Unknown node: the send fails, done still runs, off this goroutine.
+	if _, err := check(startGo(a.s, "nobody", "echo", nil, time.Second)).wait(t); err == nil {
+		t.Fatal("Go to an unknown node succeeded")
+	}
+	// A connection dropped while a request waits fails it.
+	pending := check(startGo(a.s, "b", "slow", nil, 10*time.Second))
+	time.Sleep(50 * time.Millisecond)
+	a.s.Close()
+	if _, err := pending.wait(t); !errors.Is(err, errConnClosed) {
+		t.Fatalf("Go on a dropped connection = %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the slow handlers' replies
+	for i, r := range all {
+		if n := r.calls.Load(); n != 1 {
+			t.Fatalf("request %d: done ran %d times", i, n)
+		}
+	}
+	// Every answered call counted; the failures did not.
+	if got := a.s.Stats.Snapshot()["echo"].Calls; got != 101 {
+		t.Fatalf("echo calls counted %d, want 101", got)
+	}
 }
 
 func BenchmarkStreamRoundTrip(b *testing.B) {
