@@ -395,3 +395,68 @@ func DecodeExtents(b []byte) (*Extents, error) {
 	}
 	return x, nil
 }
+
+// versionInlineField is the field of a Version holding its inline body.
+const versionInlineField = 12
+
+// StripInline returns a copy of an encoded object record without its
+// versions' inline bodies: what a listing needs of it (keys, sizes, ETags,
+// dates, owners) and nothing of the bytes. The fields kept are copied as
+// they are, so equal records strip to equal bytes. A record that does not
+// parse is returned whole, for its reader to report.
+func StripInline(b []byte) []byte {
+	out := make([]byte, 0, min(len(b), 1024))
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return append(out[:0], b...)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
+		if m < 0 {
+			return append(out[:0], b...)
+		}
+		if num != 1 || typ != protowire.BytesType {
+			out = append(out, rest[:n+m]...)
+			rest = rest[n+m:]
+			continue
+		}
+		version, _ := protowire.ConsumeBytes(rest[n:])
+		kept, ok := withoutField(version, versionInlineField)
+		if !ok {
+			return append(out[:0], b...)
+		}
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(kept))
+		for v := version; len(v) > 0; {
+			vn, vt, k := protowire.ConsumeTag(v)
+			l := protowire.ConsumeFieldValue(vn, vt, v[k:])
+			if vn != versionInlineField {
+				out = append(out, v[:k+l]...)
+			}
+			v = v[k+l:]
+		}
+		rest = rest[n+m:]
+	}
+	return out
+}
+
+// withoutField returns the length of msg without its fields numbered
+// drop, and false if msg does not parse.
+func withoutField(msg []byte, drop protowire.Number) (int, bool) {
+	size := 0
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return 0, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
+		if m < 0 {
+			return 0, false
+		}
+		if num != drop {
+			size += n + m
+		}
+		msg = msg[n+m:]
+	}
+	return size, true
+}

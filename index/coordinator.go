@@ -324,6 +324,15 @@ type RangeEntry struct {
 // [from, to) (to nil: no bound), ascending or descending, from a read
 // quorum of owners, merged. more reports whether records may follow.
 func (ix *Index) Range(ctx context.Context, t Table, pk, from, to []byte, limit int, reverse bool) (entries []RangeEntry, more bool, err error) {
+	return ix.rangeRead(ctx, t, pk, from, to, limit, reverse, false)
+}
+
+// rangeRead is Range; noInline (object records only) reads the records
+// without their inline bodies (Request.NoInline). Such records are not
+// whole, so replicas found to differ are not repaired from them: a
+// version merged in without its body would lose it. Anti-entropy and
+// full reads repair them.
+func (ix *Index) rangeRead(ctx context.Context, t Table, pk, from, to []byte, limit int, reverse, noInline bool) (entries []RangeEntry, more bool, err error) {
 	part := ix.partition(t, pk)
 	prefix := recordPrefix(part, t, pk)
 	lo := RecordKey(part, t, pk, from)
@@ -331,7 +340,7 @@ func (ix *Index) Range(ctx context.Context, t Table, pk, from, to []byte, limit 
 	if to != nil {
 		hi = RecordKey(part, t, pk, to)
 	}
-	m := newRead(ix.view(part), t, &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse}, ix.cfg.R).withSelf(ix.cfg.Self)
+	m := newRead(ix.view(part), t, &Request{Op: OpRange, Lo: lo, Hi: hi, Limit: limit, Reverse: reverse, NoInline: noInline}, ix.cfg.R).withSelf(ix.cfg.Self)
 	if err := ix.run(ctx, m); err != nil {
 		return nil, false, fmt.Errorf("range %v: %w", t, err)
 	}
@@ -339,7 +348,9 @@ func (ix *Index) Range(ctx context.Context, t Table, pk, from, to []byte, limit 
 	if err != nil {
 		return nil, false, fmt.Errorf("range %v: %w", t, err)
 	}
-	ix.repair(ctx, m, t, repairs)
+	if !noInline {
+		ix.repair(ctx, m, t, repairs)
+	}
 	entries = make([]RangeEntry, len(kvs))
 	for i, kv := range kvs {
 		entries[i] = RangeEntry{SK: kv.Key[len(prefix):], Value: kv.Value}

@@ -51,6 +51,7 @@ func EncodeRequest(r *Request) []byte {
 		e.bytes(12, pb)
 	}
 	e.bytes(13, r.Leaves)
+	e.bool(14, r.NoInline)
 	return e.b
 }
 
@@ -122,6 +123,8 @@ func DecodeRequest(b []byte) (*Request, error) {
 			}
 		case 13:
 			r.Leaves = append([]byte(nil), d.bytes(t)...)
+		case 14:
+			r.NoInline = d.bool(t)
 		default:
 			d.skip(n, t)
 		}

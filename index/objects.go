@@ -198,7 +198,8 @@ func (ix *Index) newLister(ctx context.Context, b *Bucket, t Table, start, prefi
 // record.
 func (l *ObjectLister) fill(c *shardCursor) {
 	for len(c.buf) == 0 && !c.done && l.err == nil {
-		entries, more, err := l.ix.Range(l.ctx, l.table, c.pk, c.next, l.end, l.pageSize, false)
+		// Listings read object records without their inline bodies.
+		entries, more, err := l.ix.rangeRead(l.ctx, l.table, c.pk, c.next, l.end, l.pageSize, false, l.table == TableObjects)
 		if err != nil {
 			l.err = fmt.Errorf("list objects: %w", err)
 			return

@@ -387,6 +387,12 @@ type KeyValue struct {
 // Scan returns up to limit records with keys in [lo, hi), in ascending key
 // order, or descending when reverse is set. A nil hi means no upper bound.
 func (s *Store) Scan(lo, hi []byte, limit int, reverse bool) ([]KeyValue, error) {
+	return s.scan(lo, hi, limit, reverse, bytes.Clone)
+}
+
+// scan is Scan returning value(v) for each value v, which is only valid
+// during the call.
+func (s *Store) scan(lo, hi []byte, limit int, reverse bool, value func([]byte) []byte) ([]KeyValue, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -407,7 +413,7 @@ func (s *Store) Scan(lo, hi []byte, limit int, reverse bool) ([]KeyValue, error)
 			_ = it.Close()
 			return nil, fmt.Errorf("index scan value: %w", err)
 		}
-		out = append(out, KeyValue{Key: bytes.Clone(it.Key()), Value: bytes.Clone(v)})
+		out = append(out, KeyValue{Key: bytes.Clone(it.Key()), Value: value(v)})
 	}
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("index scan: %w", err)

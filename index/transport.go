@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -37,6 +38,10 @@ type Request struct {
 	Lo, Hi  []byte   // OpRange
 	Limit   int      // OpRange; 0 means no limit
 	Reverse bool     // OpRange
+	// NoInline (OpRange over object records) returns each record without
+	// its versions' inline bodies (StripInline): a listing reads keys and
+	// sizes, and a page of 64 KiB objects would otherwise carry 64 MiB.
+	NoInline bool
 	// For names the owner this request is meant for when it is sent to a
 	// fallback: merges are kept as hints for that owner, and reads look in
 	// those hints.
@@ -118,7 +123,11 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 		} else if req.For != "" {
 			hi = prefixEnd(hintKey(req.For, nil))
 		}
-		kvs, err := s.Scan(lo, hi, req.Limit, req.Reverse)
+		value := bytes.Clone
+		if req.NoInline {
+			value = StripInline
+		}
+		kvs, err := s.scan(lo, hi, req.Limit, req.Reverse, value)
 		if err != nil {
 			return nil, err
 		}
