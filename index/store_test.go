@@ -233,6 +233,84 @@ func TestMemTableSizeRange(t *testing.T) {
 	}
 }
 
+// flushGateFS holds the creation of every table and blob file (what a
+// flush writes) while its gate is closed.
+type flushGateFS struct {
+	vfs.FS
+	gate chan struct{}
+}
+
+func (fs flushGateFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	if strings.HasSuffix(name, ".sst") || strings.HasSuffix(name, ".blob") {
+		<-fs.gate
+	}
+	return fs.FS.Create(name, c)
+}
+
+// TestWritesOutlastAStalledFlush: writes go on while up to four memtables
+// wait for a flush that cannot finish, and all of them land once it can.
+func TestWritesOutlastAStalledFlush(t *testing.T) {
+	gate := make(chan struct{})
+	fs := flushGateFS{vfs.NewMem(), gate}
+	s, err := OpenStore("", StoreOptions{FS: fs, Logger: quietLogger(), MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := versionRecord("v", 1)
+	value = append(value[:len(value):len(value)], bytes.Repeat([]byte{7}, 32<<10)...)
+	var written atomic.Int64
+	done := make(chan error, 1)
+	const total = 400 // 12.5 MiB: more than four 1 MiB memtables hold
+	go func() {
+		for i := range total {
+			key := RecordKey(3, TableObjects, []byte("p"), []byte(fmt.Sprint(i)))
+			if err := s.db.Set(key, value, pebble.NoSync); err != nil {
+				done <- err
+				return
+			}
+			written.Add(1)
+		}
+		done <- nil
+	}()
+	finished := false
+	defer func() {
+		// Let the writer finish before the store closes under it.
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+		if !finished {
+			<-done
+		}
+		s.Close()
+	}()
+	// Wait until the writes stop moving: the stall.
+	last := int64(-1)
+	for n := written.Load(); n != last; n = written.Load() {
+		last = n
+		time.Sleep(300 * time.Millisecond)
+	}
+	if last == total {
+		t.Fatal("every write went through with flushes held: the gate does not hold them")
+	}
+	// Four full 1 MiB memtables wait (pebble's default of two stopped
+	// writes at 2.75 MiB here).
+	if m := s.db.Metrics().MemTable; m.Size < 4<<20 {
+		t.Fatalf("writes stopped after %d writes with %d bytes in %d memtables; want them to go on until four full ones wait", last, m.Size, m.Count)
+	}
+	close(gate)
+	select {
+	case err := <-done:
+		finished = true
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("writes did not resume once flushes could finish (%d of %d)", written.Load(), total)
+	}
+}
+
 func TestStoreLogsWriteStalls(t *testing.T) {
 	var buf bytes.Buffer
 	ev := storeEvents(slog.New(slog.NewTextHandler(&buf, nil)))
