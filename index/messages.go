@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ringstore/ringstore/internal/rpc"
 )
@@ -230,37 +229,6 @@ func (t RPCTransport) Call(ctx context.Context, node string, req *Request) (*Res
 		return nil, err
 	}
 	return DecodeResponse(b)
-}
-
-// asyncDecodeMax is the longest reply decoded on the connection's reader.
-const asyncDecodeMax = 16 << 10
-
-// Go implements AsyncTransport. Over a transport that cannot send
-// without waiting, it waits on a goroutine of its own.
-func (t RPCTransport) Go(node string, req *Request, timeout time.Duration, done func(*Response, error)) {
-	g, ok := t.RPC.(interface {
-		Go(to, service string, body []byte, timeout time.Duration, done func([]byte, error))
-	})
-	if !ok {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			done(t.Call(ctx, node, req))
-		}()
-		return
-	}
-	g.Go(node, RPCService, EncodeRequest(req), timeout, func(b []byte, err error) {
-		switch {
-		case err != nil:
-			done(nil, err)
-		case len(b) > asyncDecodeMax:
-			// A long reply (a page of a range) is decoded off the
-			// connection's reader, which other replies wait on.
-			go func() { done(DecodeResponse(b)) }()
-		default:
-			done(DecodeResponse(b))
-		}
-	})
 }
 
 // RPCHandler serves replica requests from other nodes out of store,

@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"context"
-	"time"
 )
 
 // Op is the kind of a replica request.
@@ -69,15 +68,6 @@ type Response struct {
 // concurrent use.
 type Transport interface {
 	Call(ctx context.Context, node string, req *Request) (*Response, error)
-}
-
-// AsyncTransport is a Transport that can also send a request and return
-// at once, calling done with the reply (or the failure, or a timeout
-// error after timeout) exactly once and never on the caller's goroutine.
-// A quorum then waits on its owners without a goroutine per request.
-type AsyncTransport interface {
-	Transport
-	Go(node string, req *Request, timeout time.Duration, done func(*Response, error))
 }
 
 // Serve applies a replica request to the local store: to the records when

@@ -83,6 +83,11 @@ const (
 	maxInflight  = 256
 	dialTimeout  = 3 * time.Second
 	handshakeDur = 5 * time.Second
+	// maxWriteWait bounds a write to a connection whose peer does not
+	// read (a hung process keeps its socket open): past it the connection
+	// is closed and every request on it fails, instead of its writers
+	// queueing for good. A call's own deadline, if sooner, applies.
+	maxWriteWait = 10 * time.Second
 )
 
 // sealScratch holds buffers for sealing payloads bigger than a
@@ -115,21 +120,9 @@ type streamConn struct {
 	yielders atomic.Int32
 
 	mu      sync.Mutex // guards the following fields (client side)
-	pending map[uint64]*call
+	pending map[uint64]chan frame
 	nextID  uint64
 	err     error
-}
-
-// call is a request waiting for its reply: a Call blocked on ch, or a Go
-// whose done runs when the reply arrives, the timer fires or the
-// connection fails, whichever takes it out of pending first.
-type call struct {
-	ch      chan frame
-	done    func([]byte, error)
-	timer   *time.Timer
-	to      string
-	service string
-	sent    int
 }
 
 type frame struct {
@@ -179,6 +172,7 @@ func (sc *streamConn) encode(f frame) (hdr []byte, err error) {
 func (sc *streamConn) writeFrame(f frame, busy bool) error {
 	sc.lockWrite()
 	defer sc.wmu.Unlock()
+	_ = sc.c.SetWriteDeadline(time.Now().Add(maxWriteWait))
 	hdr, err := sc.encode(f)
 	if err != nil {
 		return err
@@ -361,7 +355,7 @@ func (t *Stream) dial(ctx context.Context, node string) (*streamConn, error) {
 	if err != nil {
 		return fail(err)
 	}
-	sc.pending = map[uint64]*call{}
+	sc.pending = map[uint64]chan frame{}
 	go t.clientReadLoop(sc)
 	return sc, nil
 }
@@ -374,46 +368,22 @@ func (t *Stream) clientReadLoop(sc *streamConn) {
 			break
 		}
 		sc.mu.Lock()
-		c := sc.pending[f.id]
+		ch := sc.pending[f.id]
 		delete(sc.pending, f.id)
 		sc.mu.Unlock()
-		switch {
-		case c == nil: // timed out or abandoned
-		case c.ch != nil:
-			c.ch <- f
-		default:
-			c.timer.Stop()
-			t.finishGo(c, f)
+		if ch != nil {
+			ch <- f
 		}
 	}
 	sc.mu.Lock()
 	sc.err = fmt.Errorf("%w: %v", errConnClosed, err)
-	var failed []*call
-	for id, c := range sc.pending {
-		if c.ch != nil {
-			close(c.ch)
-		} else {
-			failed = append(failed, c)
-		}
+	for id, ch := range sc.pending {
+		close(ch)
 		delete(sc.pending, id)
 	}
 	sc.mu.Unlock()
-	for _, c := range failed {
-		c.timer.Stop()
-		c.done(nil, fmt.Errorf("rpc %s to %s: %w", c.service, c.to, errConnClosed))
-	}
 	_ = sc.c.Close()
 	t.drop(sc)
-}
-
-// finishGo hands a Go call its reply.
-func (t *Stream) finishGo(c *call, f frame) {
-	t.Stats.add(c.service, c.sent, len(f.payload))
-	if f.kind == kindError {
-		c.done(nil, &RemoteError{Node: c.to, Service: c.service, Message: string(f.payload)})
-		return
-	}
-	c.done(f.payload, nil)
 }
 
 func (t *Stream) drop(sc *streamConn) {
@@ -465,13 +435,46 @@ func (t *Stream) conn(ctx context.Context, node string, large bool) (*streamConn
 
 // Call implements Transport.
 func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]byte, error) {
-	c := &call{ch: make(chan frame, 1)}
-	sc, id, err := t.send(ctx, to, service, body, c, 0)
+	sc, err := t.conn(ctx, to, len(body) > 64<<10)
 	if err != nil {
 		return nil, err
 	}
+	ch := make(chan frame, 1)
+	// Ids are taken and written under the write lock, so they reach the
+	// server in increasing order (it refuses any other).
+	sc.lockWrite()
+	// A peer that stops reading must not hold this call past its deadline:
+	// the write fails then, and the connection with it (below).
+	deadline := time.Now().Add(maxWriteWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = sc.c.SetWriteDeadline(deadline)
+	sc.mu.Lock()
+	if sc.err != nil {
+		sc.mu.Unlock()
+		sc.wmu.Unlock()
+		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, sc.err)
+	}
+	sc.nextID++
+	id := sc.nextID
+	sc.pending[id] = ch
+	busy := len(sc.pending) > 1
+	sc.mu.Unlock()
+	hdr, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
+	if err == nil {
+		err = sc.writeLocked(hdr, body, busy)
+	}
+	sc.wmu.Unlock()
+	if err != nil {
+		sc.mu.Lock()
+		delete(sc.pending, id)
+		sc.mu.Unlock()
+		_ = sc.c.Close()
+		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, err)
+	}
 	select {
-	case f, ok := <-c.ch:
+	case f, ok := <-ch:
 		if !ok {
 			return nil, fmt.Errorf("rpc %s to %s: %w", service, to, errConnClosed)
 		}
@@ -481,87 +484,11 @@ func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]b
 		}
 		return f.payload, nil
 	case <-ctx.Done():
-		sc.take(id)
+		sc.mu.Lock()
+		delete(sc.pending, id)
+		sc.mu.Unlock()
 		return nil, fmt.Errorf("rpc %s to %s: %w", service, to, ctx.Err())
 	}
-}
-
-// Go sends a request like Call but returns once it is written, and runs
-// done with the reply, or with an error when no reply came within
-// timeout or the request could not be sent. done runs exactly once and
-// never on the caller's goroutine: usually on the one that reads the
-// connection (or the timer's), so it must not block; a quorum hands the
-// reply to its own loop. A caller waiting on several nodes at once saves
-// a goroutine and two hand-overs per request against Call.
-func (t *Stream) Go(to, service string, body []byte, timeout time.Duration, done func([]byte, error)) {
-	c := &call{done: done, to: to, service: service, sent: len(body)}
-	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, dialTimeout))
-	defer cancel()
-	if _, _, err := t.send(ctx, to, service, body, c, timeout); err != nil {
-		// Not on this goroutine: its caller may be the very loop done
-		// hands the error to.
-		go done(nil, err)
-	}
-}
-
-// take removes the request id from pending and returns it, or nil when
-// its reply, its timer or a failure of the connection took it first.
-func (sc *streamConn) take(id uint64) *call {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	c := sc.pending[id]
-	delete(sc.pending, id)
-	return c
-}
-
-// send registers c under a new request id and writes the request. For a
-// Go call it arms c's timer under the lock that registers it, so the
-// timer always finds the entry or its answer. An error means c was not
-// (or is no longer) registered and nothing else will answer it.
-func (t *Stream) send(ctx context.Context, to, service string, body []byte, c *call, timeout time.Duration) (*streamConn, uint64, error) {
-	sc, err := t.conn(ctx, to, len(body) > 64<<10)
-	if err != nil {
-		return nil, 0, err
-	}
-	// Ids are taken and written under the write lock, so they reach the
-	// server in increasing order (it refuses any other).
-	sc.lockWrite()
-	sc.mu.Lock()
-	if sc.err != nil {
-		sc.mu.Unlock()
-		sc.wmu.Unlock()
-		return nil, 0, fmt.Errorf("rpc %s to %s: %w", service, to, sc.err)
-	}
-	sc.nextID++
-	id := sc.nextID
-	sc.pending[id] = c
-	if c.done != nil {
-		c.timer = time.AfterFunc(timeout, func() {
-			if sc.take(id) != nil {
-				c.done(nil, fmt.Errorf("rpc %s to %s: %w", service, to, context.DeadlineExceeded))
-			}
-		})
-	}
-	busy := len(sc.pending) > 1
-	sc.mu.Unlock()
-	hdr, err := sc.encode(frame{id: id, kind: kindRequest, service: service, payload: body})
-	if err == nil {
-		err = sc.writeLocked(hdr, body, busy)
-	}
-	sc.wmu.Unlock()
-	if err != nil {
-		_ = sc.c.Close()
-		if sc.take(id) == nil {
-			// The reading goroutine (failing with the connection) or the
-			// timer answers it.
-			return sc, id, nil
-		}
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		return nil, 0, fmt.Errorf("rpc %s to %s: %w", service, to, err)
-	}
-	return sc, id, nil
 }
 
 // ServeConn runs the server side of a stream connection whose magic has

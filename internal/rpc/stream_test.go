@@ -2,8 +2,8 @@
 // over one port shared with HTTP; many concurrent calls share connections;
 // a node with another secret is refused in the handshake, both ways; a
 // connection for another node id is refused; a connection dropped mid-call
-// fails the call instead of hanging it; Go answers every request exactly
-// once, off the caller's goroutine.
+// fails the call instead of hanging it, and so does a peer that stops
+// reading.
 package rpc
 
 import (
@@ -174,92 +174,55 @@ func TestStreamConnectionDrop(t *testing.T) {
 	_ = b
 }
 
-// goResult is what one Go call's done was given, and how often.
-type goResult struct {
-	body  []byte
-	err   error
-	calls atomic.Int32
-	done  chan struct{}
-}
-
-func startGo(s *Stream, to, service string, body []byte, timeout time.Duration) *goResult {
-	r := &goResult{done: make(chan struct{})}
-	// done must not run on this goroutine: holding this lock while Go runs
-	// makes such a call deadlock, which the test reports as a hang.
-	var mu sync.Mutex
-	mu.Lock()
-	s.Go(to, service, body, timeout, func(b []byte, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.calls.Add(1) == 1 {
-			r.body, r.err = b, err
-			close(r.done)
-		}
-	})
-	mu.Unlock()
-	return r
-}
-
-func (r *goResult) wait(t *testing.T) ([]byte, error) {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Go never called done")
-	}
-	return r.body, r.err
-}
-
-func TestStreamGo(t *testing.T) {
+// TestStreamCallToHungPeer: a peer whose handlers hang stops reading once
+// it has 256 requests in service, and then its socket buffers fill. Calls
+// to it must still return by their deadlines, not queue for the
+// connection's write lock or block in the socket for good.
+func TestStreamCallToHungPeer(t *testing.T) {
 	var mu sync.Mutex
 	addrs := map[string]string{}
 	a := startStream(t, "a", "k", addrs, &mu)
-	startStream(t, "b", "k", addrs, &mu)
-
-	var all []*goResult
-	check := func(r *goResult) *goResult { all = append(all, r); return r }
-	if got, err := check(startGo(a.s, "b", "echo", []byte("hi"), time.Second)).wait(t); err != nil || string(got) != "a:hi" {
-		t.Fatalf("Go echo = %q, %v", got, err)
-	}
-	var re *RemoteError
-	if _, err := check(startGo(a.s, "b", "fail", nil, time.Second)).wait(t); !errors.As(err, &re) || re.Message != "boom" {
-		t.Fatalf("Go remote failure = %v", err)
-	}
-	// Concurrent requests on the shared connection each get their own reply.
-	var many []*goResult
-	for i := range 100 {
-		many = append(many, check(startGo(a.s, "b", "echo", []byte(fmt.Sprint(i)), 5*time.Second)))
-	}
-	for i, r := range many {
-		if got, err := r.wait(t); err != nil || string(got) != fmt.Sprintf("a:%d", i) {
-			t.Fatalf("Go %d = %q, %v", i, got, err)
+	b := startStream(t, "b", "k", addrs, &mu)
+	release := make(chan struct{})
+	defer close(release)
+	b.s.Mux.Handle("hang", func(context.Context, string, []byte) ([]byte, error) {
+		<-release
+		return nil, nil
+	})
+	// Open the connections first: calls racing to dial would each get one.
+	for range 4 {
+		if _, err := a.s.Call(context.Background(), "b", "echo", nil); err != nil {
+			t.Fatal(err)
 		}
 	}
-	// No reply within the timeout: a deadline error, and the late reply is
-	// dropped rather than delivered a second time.
-	if _, err := check(startGo(a.s, "b", "slow", nil, 20*time.Millisecond)).wait(t); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Go past its timeout = %v", err)
+	payload := make([]byte, 60<<10)
+	const calls = 600 // 36 MiB: far past 256 in service and the buffers
+	var wg sync.WaitGroup
+	var late atomic.Int32
+	start := time.Now()
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if _, err := a.s.Call(ctx, "b", "hang", payload); err == nil {
+				t.Error("a call to a hung peer succeeded")
+			}
+			if time.Since(start) > 5*time.Second {
+				late.Add(1)
+			}
+		}()
 	}
-	// Unknown node: the send fails, done still runs, off this goroutine.
-	if _, err := check(startGo(a.s, "nobody", "echo", nil, time.Second)).wait(t); err == nil {
-		t.Fatal("Go to an unknown node succeeded")
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("calls to a hung peer still blocked after 20 s")
 	}
-	// A connection dropped while a request waits fails it.
-	pending := check(startGo(a.s, "b", "slow", nil, 10*time.Second))
-	time.Sleep(50 * time.Millisecond)
-	a.s.Close()
-	if _, err := pending.wait(t); !errors.Is(err, errConnClosed) {
-		t.Fatalf("Go on a dropped connection = %v", err)
-	}
-	time.Sleep(300 * time.Millisecond) // past the slow handlers' replies
-	for i, r := range all {
-		if n := r.calls.Load(); n != 1 {
-			t.Fatalf("request %d: done ran %d times", i, n)
-		}
-	}
-	// Every answered call counted; the failures did not.
-	if got := a.s.Stats.Snapshot()["echo"].Calls; got != 101 {
-		t.Fatalf("echo calls counted %d, want 101", got)
+	if n := late.Load(); n > 0 {
+		t.Fatalf("%d of %d calls with a 300 ms deadline returned after 5 s", n, calls)
 	}
 }
 
