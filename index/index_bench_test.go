@@ -503,19 +503,16 @@ func BenchmarkLeafEntries(b *testing.B) {
 // replica requests on its own stream transport on loopback, and returns
 // the coordinator of n1 (N=3 W=2 R=2) with the stores.
 func streamCluster(b testing.TB) (*Index, map[string]*Store) {
-	ix, stores, _ := streamNodes(b, nil, 0)
-	return ix, stores
+	return streamNodes(b, nil, 0)
 }
 
 // streamNodes is streamCluster with wrap (if not nil) around each node's
-// replica handler, a request timeout (0: the default) and each node's
-// listener, to stop it.
-func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler, timeout time.Duration) (*Index, map[string]*Store, map[string]*rpc.Listener) {
+// replica handler and a request timeout (0: the default).
+func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler, timeout time.Duration) (*Index, map[string]*Store) {
 	var mu sync.Mutex
 	addrs := map[string]string{}
 	nodes := []string{"n1", "n2", "n3"}
 	stores := map[string]*Store{}
-	lns := map[string]*rpc.Listener{}
 	var self *rpc.Stream
 	for _, n := range nodes {
 		st := diskStore(b)
@@ -533,7 +530,6 @@ func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler
 			b.Fatal(err)
 		}
 		ln := rpc.NewListener(raw, s)
-		lns[n] = ln
 		b.Cleanup(func() { _ = ln.Close(); s.Close() })
 		mu.Lock()
 		addrs[n] = raw.Addr().String()
@@ -546,7 +542,7 @@ func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler
 	ix := New(Config{Self: "n1", Placement: func() Placement { return p }, Store: stores["n1"],
 		Transport: RPCTransport{RPC: self}, Clock: NewClock(time.Now), N: 3, W: 2, R: 2,
 		RequestTimeout: timeout, Logger: quietLogger()})
-	return ix, stores, lns
+	return ix, stores
 }
 
 // BenchmarkWriteQuorum writes single-version 4 KiB objects through a

@@ -32,7 +32,7 @@ func TestQuorumOverStream(t *testing.T) {
 			return h(ctx, from, body)
 		}
 	}
-	ix, stores, _ := streamNodes(t, wrap, 300*time.Millisecond)
+	ix, stores := streamNodes(t, wrap, 300*time.Millisecond)
 	ctx := context.Background()
 	one, _ := benchObjects()
 	put := func(i int) error {
@@ -121,7 +121,7 @@ func TestQuorumOutlivesAHungOwner(t *testing.T) {
 	}
 	// A timeout generous enough that n2 answers within it even under the
 	// race detector: the point is n3, which never does.
-	ix, _, _ := streamNodes(t, wrap, 2*time.Second)
+	ix, _ := streamNodes(t, wrap, 2*time.Second)
 	defer close(release)
 	ctx := context.Background()
 	one, _ := benchObjects()

@@ -30,7 +30,7 @@ func sealFrames(t testing.TB, frames []frame) []byte {
 	c, peer := net.Pipe()
 	defer c.Close()
 	defer peer.Close()
-	sc, err := newStreamConn(c, nil, w, fuzzKey, 'c', "server")
+	sc, err := newStreamConn(c, nil, w, fuzzKey, 'c', "server", defaultWriteTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sc, err := newStreamConn(nil, bufio.NewReader(bytes.NewReader(data)), nil, fuzzKey, 's', "client")
+		sc, err := newStreamConn(nil, bufio.NewReader(bytes.NewReader(data)), nil, fuzzKey, 's', "client", defaultWriteTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func FuzzReadFrame(f *testing.F) {
 func TestReadFrameSeeds(t *testing.T) {
 	all := sealFrames(t, fuzzFrames)
 	for _, cut := range []int{len(all), len(all) - 1} {
-		sc, _ := newStreamConn(nil, bufio.NewReader(bytes.NewReader(all[:cut])), nil, fuzzKey, 's', "client")
+		sc, _ := newStreamConn(nil, bufio.NewReader(bytes.NewReader(all[:cut])), nil, fuzzKey, 's', "client", defaultWriteTimeout)
 		n := 0
 		for ; ; n++ {
 			f, err := sc.readFrame()

@@ -166,7 +166,7 @@ func (t *Stream) writeTimeout() time.Duration {
 	return defaultWriteTimeout
 }
 
-func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sendDir byte, peer string) (*streamConn, error) {
+func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sendDir byte, peer string, writeWait time.Duration) (*streamConn, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: session cipher: %w", err)
@@ -175,7 +175,7 @@ func newStreamConn(c net.Conn, r *bufio.Reader, w *bufio.Writer, key []byte, sen
 	if err != nil {
 		return nil, fmt.Errorf("rpc: session cipher: %w", err)
 	}
-	return &streamConn{c: c, r: r, w: w, aead: aead, sendDir: sendDir, peer: peer, writeWait: defaultWriteTimeout}, nil
+	return &streamConn{c: c, r: r, w: w, aead: aead, sendDir: sendDir, peer: peer, writeWait: writeWait}, nil
 }
 
 // encode returns a frame's header, valid until the next frame; the caller
@@ -377,11 +377,10 @@ func (t *Stream) dial(ctx context.Context, node string) (*streamConn, error) {
 		return fail(err)
 	}
 	_ = c.SetDeadline(time.Time{})
-	sc, err := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", t.Self, node, nc, ns), 'c', node)
+	sc, err := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", t.Self, node, nc, ns), 'c', node, t.writeTimeout())
 	if err != nil {
 		return fail(err)
 	}
-	sc.writeWait = t.writeTimeout()
 	sc.pending = map[uint64]chan frame{}
 	go t.clientReadLoop(sc)
 	return sc, nil
@@ -553,12 +552,11 @@ func (t *Stream) ServeConn(c net.Conn, r *bufio.Reader) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	sc, err := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", from, to, nc, ns), 's', from)
+	sc, err := newStreamConn(c, r, w, handshakeMAC(t.Secret, "key", from, to, nc, ns), 's', from, t.writeTimeout())
 	if err != nil {
 		t.Logger.Error("rpc connection refused", "from", from, "err", err)
 		return
 	}
-	sc.writeWait = t.writeTimeout()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sem := make(chan struct{}, maxInflight)
