@@ -457,6 +457,7 @@ func TestServerRefusesBadSettings(t *testing.T) {
 		{"--chunk-size", "1KiB"},
 		{"--wal-sync-delay", "1s"},
 		{"--wal-sync-delay", "-1ms"},
+		{"--rpc-write-timeout", "100ms"},
 	} {
 		data := t.TempDir()
 		out, err := exec.Command(serverBin, "server", "--data", data, "--s3-addr", "127.0.0.1:0", tc.flag, tc.value).CombinedOutput()

@@ -54,6 +54,7 @@ type serverOptions struct {
 	chunkSize                               string
 	scrubBytesRate, scrubRecordsRate        float64
 	walSyncDelay                            time.Duration
+	rpcWriteTimeout                         time.Duration
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -128,6 +129,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.Float64Var(&o.scrubRecordsRate, "scrub-records-rate", envFloat("RINGSTORE_SCRUB_RECORDS_RATE", 20000), "index records per second scrub may read [RINGSTORE_SCRUB_RECORDS_RATE]")
 	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
 	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it, 0 to 10ms; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
+	f.DurationVar(&o.rpcWriteTimeout, "rpc-write-timeout", envDuration("RINGSTORE_RPC_WRITE_TIMEOUT", 10*time.Second), "how long a connection to another node may take no writes before it is closed and its requests fail; a link must move 256 KiB in half of it [RINGSTORE_RPC_WRITE_TIMEOUT]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -204,6 +206,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if o.walSyncDelay < 0 || o.walSyncDelay > 10*time.Millisecond {
 		return fmt.Errorf("--wal-sync-delay %v: want 0 to 10ms", o.walSyncDelay)
 	}
+	// Below a second, a busy but healthy peer (a long pebble flush, a GC
+	// pause) would lose its connections and every request on them.
+	if o.rpcWriteTimeout < time.Second {
+		return fmt.Errorf("--rpc-write-timeout %v: want at least 1s", o.rpcWriteTimeout)
+	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
 		// garbage: collecting less often buys 20-30% more small requests per
@@ -273,7 +280,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			return m.Addr, ok && m.Addr != ""
 		}
 		transport = rpc.NewHTTP(string(nodeID), secret, resolve, mux, log)
-		stream = &rpc.Stream{Self: string(nodeID), Secret: secret, Resolve: resolve, Mux: mux, Logger: log}
+		stream = &rpc.Stream{Self: string(nodeID), Secret: secret, Resolve: resolve, Mux: mux, Logger: log, WriteTimeout: o.rpcWriteTimeout}
 		defer stream.Close()
 		var joins []string
 		for _, j := range strings.Split(o.join, ",") {

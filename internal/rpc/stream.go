@@ -236,7 +236,7 @@ func (sc *streamConn) writeLocked(hdr, payload []byte, busy bool) error {
 		}
 	}
 	sealed := sc.aead.Seal(dst[:0], nonce, payload, hdr)
-	_, err := sc.w.Write(sealed)
+	err := sc.writePieces(sealed)
 	if scratch != nil {
 		sealScratch.Put(scratch)
 	}
@@ -264,6 +264,28 @@ func (sc *streamConn) writeLocked(hdr, payload []byte, busy bool) error {
 		return nil // a writer still yielding flushes, or one already did
 	}
 	return sc.w.Flush()
+}
+
+// writePiece is the most written between two looks at the write
+// deadline. The deadline bounds a stalled connection, not a slow one: a
+// 1 MiB chunk written at once would fail on any link slower than 1 MiB per
+// half the write timeout (about 1.7 Mbit/s at 10 s), and fail again on
+// every retry, while a link that moves 256 KiB per half timeout (about
+// 420 kbit/s) is making progress and keeps its connection.
+const writePiece = 256 << 10
+
+// writePieces writes b through the buffered writer, moving the write
+// deadline forward between pieces; the caller holds wmu.
+func (sc *streamConn) writePieces(b []byte) error {
+	for len(b) > writePiece {
+		if _, err := sc.w.Write(b[:writePiece]); err != nil {
+			return err
+		}
+		b = b[writePiece:]
+		sc.armWrite()
+	}
+	_, err := sc.w.Write(b)
+	return err
 }
 
 func (sc *streamConn) readFrame() (frame, error) {

@@ -7,6 +7,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,4 +421,90 @@ func TestStreamFramesSealed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowLink passes writes on at rate bytes a second and honours write
+// deadlines the way a TCP connection does: a write that cannot finish by
+// the deadline returns what it wrote and a timeout.
+type slowLink struct {
+	net.Conn
+	rate int
+	mu   sync.Mutex
+	dl   time.Time
+}
+
+func (l *slowLink) SetWriteDeadline(t time.Time) error {
+	l.mu.Lock()
+	l.dl = t
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *slowLink) Write(p []byte) (int, error) {
+	const step = 16 << 10
+	n := 0
+	for n < len(p) {
+		k := min(step, len(p)-n)
+		d := time.Duration(k) * time.Second / time.Duration(l.rate)
+		l.mu.Lock()
+		dl := l.dl
+		l.mu.Unlock()
+		if !dl.IsZero() && time.Now().Add(d).After(dl) {
+			time.Sleep(time.Until(dl))
+			return n, os.ErrDeadlineExceeded
+		}
+		time.Sleep(d)
+		w, err := l.Conn.Write(p[n : n+k])
+		n += w
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// A link slower than a frame per write timeout but moving steadily keeps
+// its connection: the deadline is for a stalled peer. A 1 MiB chunk at
+// 2 MiB/s takes about 0.5 s, past the 400 ms write timeout set here, and
+// a frame written in one piece failed.
+func TestStreamSlowLinkKeepsLargeFrames(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	key := bytes.Repeat([]byte{7}, 32)
+	link := &slowLink{Conn: a, rate: 2 << 20}
+	w, err := newStreamConn(link, nil, bufio.NewWriterSize(link, 64<<10), key, 'c', "b", 400*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newStreamConn(b, bufio.NewReader(b), nil, key, 's', "a", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 1<<20)
+	for i := range payload {
+		payload[i] = byte(i * 31)
+	}
+	got := make(chan frame, 2)
+	go func() {
+		for {
+			f, err := r.readFrame()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- f
+		}
+	}()
+	start := time.Now()
+	for id := uint64(1); id <= 2; id++ {
+		if err := w.writeFrame(frame{id: id, kind: kindRequest, service: "put", payload: payload}, false); err != nil {
+			t.Fatalf("frame %d over a slow link after %v: %v", id, time.Since(start), err)
+		}
+		f, ok := <-got
+		if !ok || f.id != id || !bytes.Equal(f.payload, payload) {
+			t.Fatalf("frame %d arrived as id %d, %d bytes (ok %v)", id, f.id, len(f.payload), ok)
+		}
+	}
+	t.Logf("two 1 MiB frames in %v", time.Since(start))
 }
