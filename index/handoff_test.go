@@ -1,0 +1,104 @@
+package index
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// movablePlacement puts every partition on owners that a test can change,
+// as a layout change does.
+type movablePlacement struct {
+	mu        sync.Mutex
+	owners    []string
+	fallbacks []string
+}
+
+func (p *movablePlacement) get() ([]string, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.owners), slices.Clone(p.fallbacks)
+}
+
+func (p *movablePlacement) Partition(pk []byte) uint16     { return uint16(len(pk)) % 16 }
+func (p *movablePlacement) BlobPartition(id BlobID) uint16 { return uint16(id[0]) % 16 }
+func (p *movablePlacement) Owners(uint16) []string         { o, _ := p.get(); return o }
+func (p *movablePlacement) Fallbacks(uint16) []string      { _, f := p.get(); return f }
+func (p *movablePlacement) WriteSets(uint16) [][]string    { o, _ := p.get(); return [][]string{o} }
+func (p *movablePlacement) Partitions() int                { return 16 }
+
+// TestHintsOfARemovedOwnerGoToTheNewOwners: a fallback holds a hint for an
+// owner that is then taken out of the layout. The hint can never be
+// delivered to it; handoff must write it to the partition's owners now,
+// and drop it only once they have it.
+func TestHintsOfARemovedOwnerGoToTheNewOwners(t *testing.T) {
+	ctx := context.Background()
+	lb := &loopback{stores: map[string]*Store{}, down: map[string]bool{}}
+	p := &movablePlacement{owners: []string{"n1", "n2", "n3"}, fallbacks: []string{"n4", "n5"}}
+	alive := func(n string) bool {
+		lb.mu.Lock()
+		defer lb.mu.Unlock()
+		return !lb.down[n]
+	}
+	ixs := map[string]*Index{}
+	for _, n := range []string{"n1", "n2", "n3", "n4", "n5"} {
+		s := memStore(t, vfs.NewMem())
+		t.Cleanup(func() { s.Close() })
+		lb.stores[n] = s
+		ixs[n] = New(Config{Self: n, Placement: func() Placement { return p }, Store: s, Transport: lb, Alive: alive, N: 3, W: 2, R: 2})
+	}
+	b := &Bucket{Name: "b", ID: BucketID{1}, Created: 1, Shards: 4}
+	lb.set("n3", true)
+	v := &Version{ID: "null", Timestamp: 10, WriteID: WriteID{1}, ETag: "e1"}
+	if err := ixs["n1"].PutVersion(ctx, b, "k", v); err != nil {
+		t.Fatalf("write with one owner down: %v", err)
+	}
+	hints := func() int {
+		items, err := lb.stores["n4"].Hints("n3", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(items)
+	}
+	if hints() != 1 {
+		t.Fatalf("fallback n4 holds %d hints for n3, want 1", hints())
+	}
+	// While n3 is down but still an owner, its hint waits for it.
+	if n, err := ixs["n4"].Handoff(ctx); err != nil || n != 0 || hints() != 1 {
+		t.Fatalf("handoff to a down owner: %d delivered, %v, %d hints left; want 0, nil, 1", n, err, hints())
+	}
+
+	// n3 is removed for good; n5 takes its place. No fallbacks now, so
+	// the write quorum needs two of the new owners.
+	p.mu.Lock()
+	p.owners, p.fallbacks = []string{"n1", "n2", "n5"}, nil
+	p.mu.Unlock()
+	key := RecordKey(ixs["n4"].partition(TableObjects, objectPK(b, "k")), TableObjects, objectPK(b, "k"), []byte("k"))
+	// With the new owners out of reach the hint must stay.
+	lb.set("n2", true)
+	lb.set("n5", true)
+	if n, _ := ixs["n4"].Handoff(ctx); n != 0 || hints() != 1 {
+		t.Fatalf("handoff with the new owners down: %d delivered, %d hints left; want 0, 1", n, hints())
+	}
+	lb.set("n2", false)
+	lb.set("n5", false)
+	if n, err := ixs["n4"].Handoff(ctx); err != nil || n != 1 {
+		t.Fatalf("handoff of a removed owner's hint: %d delivered, %v; want 1", n, err)
+	}
+	if hints() != 0 {
+		t.Fatalf("n4 still holds %d hints for the removed n3", hints())
+	}
+	got, err := lb.stores["n5"].Get(key)
+	if err != nil || got == nil {
+		t.Fatalf("new owner n5 has %v, %v; want the hinted record", got, err)
+	}
+	if o, err := DecodeObject(got); err != nil || o.Latest().ETag != "e1" {
+		t.Fatalf("new owner n5 holds %+v, %v; want e1", o, err)
+	}
+	if owners, _ := lb.stores["n3"].HintOwners(); len(owners) != 0 {
+		t.Fatalf("the removed owner's store got hints for %v", owners)
+	}
+}
