@@ -101,7 +101,11 @@ random_port() {
 	exit 1
 }
 
-# start_node I: node I on 127.0.0.I; appends its S3 endpoint to ENDPOINTS.
+# start_node I: starts node I on 127.0.0.I. The nodes of a cluster form
+# it together (--bootstrap-expect): a cluster grown one node at a time
+# passes through a layout version per node, and until those retire (about
+# 30 s) every write also needs the first node and reads go to it alone, so
+# a run would measure the transition, not the cluster.
 ENDPOINTS=()
 GOSSIP1=
 start_node() {
@@ -114,14 +118,19 @@ start_node() {
 		host=127.0.0.$i
 		log="$OUT/server$i.log"
 		local gossip="$host:$(random_port "$host")"
-		args=(--s3-addr "$host:0" --rpc-addr "$host:$(random_port "$host")" --gossip-addr "$gossip" --zone "zone-$i")
+		args=(--s3-addr "$host:0" --rpc-addr "$host:$(random_port "$host")" --gossip-addr "$gossip" --zone "zone-$i" --bootstrap-expect "$NODES")
 		if [[ $i == 1 ]]; then GOSSIP1=$gossip; RPC1=${args[3]}; else args+=(--join "$GOSSIP1"); fi
 	fi
 	"$BIN" server --data "$WORK/data$i" "${args[@]}" --log-level warn >"$log" 2>&1 &
-	local pid=$!
-	PIDS+=("$pid")
-	local ep=
-	for _ in $(seq 100); do
+	PIDS+=("$!")
+}
+
+# wait_node I: waits for node I to serve and appends its S3 endpoint to
+# ENDPOINTS.
+wait_node() {
+	local i=$1 log="$OUT/server.log" pid=${PIDS[$(($1 - 1))]} ep=
+	[[ $NODES == 1 ]] || log="$OUT/server$i.log"
+	for _ in $(seq 300); do
 		ep=$(sed -n 's/^ringstore S3 endpoint: //p' "$log")
 		[[ -n $ep ]] && break
 		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
@@ -132,29 +141,18 @@ start_node() {
 }
 
 for i in $(seq "$NODES"); do start_node "$i"; done
+for i in $(seq "$NODES"); do wait_node "$i"; done
 if [[ $NODES -gt 1 ]]; then
-	# Benchmark only once every node is in the layout and alive.
+	# Benchmark only once every node sees every other alive, on one layout
+	# version.
 	status=
 	for _ in $(seq 150); do
 		status=$("$BIN" admin status --rpc "$RPC1" 2>/dev/null || true)
-		if [[ $(grep -c ' alive ' <<<"$status") == "$NODES" ]] && ! grep -q unreachable <<<"$status"; then break; fi
+		if [[ $(grep -c ' alive ' <<<"$status") == "$NODES" ]] && ! grep -q unreachable <<<"$status" && ! grep -q 'data moving' <<<"$status"; then break; fi
 		status=
 		sleep 0.2
 	done
 	[[ -n $status ]] || { echo "run.sh: the cluster of $NODES never came up" >&2; exit 1; }
-	# A new cluster forms through layout versions (the first node alone,
-	# then all of them); until the old versions retire, every write also
-	# needs their owners' acknowledgements and reads use the oldest synced
-	# version, so a run started earlier measures the transition, not the
-	# cluster. It settles in about 30 s (the --settle-delay, then a sync).
-	echo "waiting for the layout to settle" >&2
-	for _ in $(seq 600); do
-		status=$("$BIN" admin status --rpc "$RPC1" 2>/dev/null || true)
-		if grep -q '^NODE' <<<"$status" && ! grep -q 'data moving' <<<"$status"; then break; fi
-		status=
-		sleep 0.5
-	done
-	[[ -n $status ]] || { echo "run.sh: the layout of the $NODES-node cluster did not settle in 300 s" >&2; exit 1; }
 fi
 ENDPOINT=$(IFS=,; echo "${ENDPOINTS[*]}")
 echo "$NODES node(s) at $ENDPOINT (data under $WORK); results in $OUT" >&2

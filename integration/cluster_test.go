@@ -69,6 +69,19 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 // addNode starts node i (on 127.0.0.i+1), joining nodes[0] if there is one.
 func addNode(t *testing.T, nodes []*clusterNode, i int) *clusterNode {
 	t.Helper()
+	seed := ""
+	if len(nodes) > 0 {
+		seed = nodes[0].gossip
+	}
+	node, opts := clusterNodeOptions(t, i, seed)
+	node.Server = startServer(t, opts)
+	return node
+}
+
+// clusterNodeOptions chooses node i's addresses (on 127.0.0.i+1) and its
+// server options, joining seed if it is set.
+func clusterNodeOptions(t *testing.T, i int, seed string) (*clusterNode, ServerOptions) {
+	t.Helper()
 	host := fmt.Sprintf("127.0.0.%d", i+1)
 	node := &clusterNode{
 		rpc:    host + ":" + gossipPort(t, host),
@@ -84,12 +97,11 @@ func addNode(t *testing.T, nodes []*clusterNode, i int) *clusterNode {
 		"RINGSTORE_SETTLE_DELAY=1s",
 		"RINGSTORE_AE_INTERVAL=1s",
 	}
-	if len(nodes) > 0 {
-		env = append(env, "RINGSTORE_JOIN="+nodes[0].gossip)
+	if seed != "" {
+		env = append(env, "RINGSTORE_JOIN="+seed)
 	}
 	env = append(env, clusterExtraEnv...)
-	node.Server = startServer(t, ServerOptions{Host: host, Env: env, LogLevel: "info"})
-	return node
+	return node, ServerOptions{Host: host, Env: env, LogLevel: "info"}
 }
 
 // waitAlive waits until the first node's admin status lists want members,
@@ -466,5 +478,54 @@ func TestClusterWithoutQuorum(t *testing.T) {
 	// The surviving node still answers what needs no quorum.
 	if r := nodes[0].do(t, rawReq{Method: "GET", Bucket: bucket, Key: "x", Anonymous: true}); r.Status != 403 {
 		t.Fatalf("anonymous GET on the surviving node: %v", r)
+	}
+}
+
+// TestClusterBootstrapExpect: three nodes started together with
+// --bootstrap-expect 3 (the joiners first, so they must retry their seed)
+// come up with one layout version holding all three and nothing to move,
+// and serve reads of each other's writes from the start.
+func TestClusterBootstrapExpect(t *testing.T) {
+	var nodes []*clusterNode
+	var opts []ServerOptions
+	seed := ""
+	for i := range 3 {
+		node, o := clusterNodeOptions(t, i, seed)
+		if i == 0 {
+			seed = node.gossip
+		}
+		o.Env = append(o.Env, "RINGSTORE_BOOTSTRAP_EXPECT=3")
+		nodes, opts = append(nodes, node), append(opts, o)
+	}
+	// The joiners start first and retry the seed until it is up.
+	joiners := startServersLater(t, opts[1:])
+	time.Sleep(time.Second)
+	servers := append(startServers(t, opts[:1]), joiners()...)
+	for i := range nodes {
+		nodes[i].Server = servers[i]
+	}
+	// Each joiner hears of the other through gossip, a moment later.
+	waitAlive(t, nodes, 3)
+	for _, nd := range nodes {
+		out := admin(t, nd, "status")
+		if !strings.Contains(out, "layout version 1,") || strings.Contains(out, "data moving") {
+			t.Fatalf("status of a node of a new 3-node cluster, once ready:\n%s", out)
+		}
+	}
+	bucket := bucketName(t)
+	if r := nodes[0].do(t, rawReq{Method: "PUT", Bucket: bucket}); r.Status != 200 {
+		t.Fatalf("create bucket: %v", r)
+	}
+	for i, nd := range nodes {
+		key := fmt.Sprintf("k%d", i)
+		if r := nd.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: key, Body: []byte(key)}); r.Status != 200 {
+			t.Fatalf("PUT through node %d: %v", i, r)
+		}
+		// Read back through the next node: every node owns every
+		// partition already.
+		next := nodes[(i+1)%len(nodes)]
+		if r := next.do(t, rawReq{Method: "GET", Bucket: bucket, Key: key}); r.Status != 200 || string(r.Body) != key {
+			t.Fatalf("GET of %s through node %d: %v", key, (i+1)%len(nodes), r)
+		}
 	}
 }

@@ -147,6 +147,51 @@ func (s *Server) Port() string { _, p, _ := net.SplitHostPort(s.Addr); return p 
 // that it exited 0) when the test ends. The log is shown if the test failed.
 func startServer(t testing.TB, opts ServerOptions) *Server {
 	t.Helper()
+	s := newServer(t, opts)
+	if err := s.launch(); err != nil {
+		s.dumpLog(40)
+		t.Fatalf("start ringstore: %v", err)
+	}
+	return s
+}
+
+// startServers starts several ringstore processes at once and returns when
+// all are ready: nodes of a new cluster formed with --bootstrap-expect are
+// ready only once all of them are up.
+func startServers(t testing.TB, opts []ServerOptions) []*Server {
+	t.Helper()
+	return startServersLater(t, opts)()
+}
+
+// startServersLater starts servers in the background; the function it
+// returns waits for them to be ready.
+func startServersLater(t testing.TB, opts []ServerOptions) func() []*Server {
+	servers := make([]*Server, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		servers[i] = newServer(t, o)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = servers[i].launch()
+		}()
+	}
+	return func() []*Server {
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				servers[i].dumpLog(40)
+				t.Fatalf("start ringstore: %v", err)
+			}
+		}
+		return servers
+	}
+}
+
+// newServer prepares a server, its data and log, and its stop at the end
+// of the test.
+func newServer(t testing.TB, opts ServerOptions) *Server {
 	s := &Server{t: t, opts: opts, DataDir: opts.DataDir}
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
@@ -159,24 +204,24 @@ func startServer(t testing.TB, opts ServerOptions) *Server {
 			s.dumpLog(15)
 		}
 	})
-	var lastErr error
+	return s
+}
+
+// launch starts the process on a free port, trying another when the port
+// was taken meanwhile.
+func (s *Server) launch() error {
+	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		host := opts.Host
+		host := s.opts.Host
 		if host == "" {
 			host = "127.0.0.1"
 		}
-		s.Addr = host + ":" + freePort(t)
-		lastErr = s.start()
-		if lastErr == nil {
-			return s
-		}
-		if !strings.Contains(s.logTail(20), "address already in use") {
-			break
+		s.Addr = host + ":" + freePort(s.t)
+		if err = s.start(); err == nil || !strings.Contains(s.logTail(20), "address already in use") {
+			return err
 		}
 	}
-	s.dumpLog(40)
-	t.Fatalf("start ringstore: %v", lastErr)
-	return nil
+	return err
 }
 
 func freePort(t testing.TB) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -26,7 +27,16 @@ type ClusterLayout struct {
 
 // NewClusterLayout starts a cluster whose first member is m.
 func NewClusterLayout(m Member, partitions, replicas int) (*ClusterLayout, error) {
-	l := Layout{Members: []Member{m}, Partitions: partitions, Replicas: replicas, Version: 1}
+	return NewClusterLayoutOf([]Member{m}, partitions, replicas)
+}
+
+// NewClusterLayoutOf starts a cluster with every one of members at once:
+// its first version places every partition on all of them, with no data
+// to move between versions.
+func NewClusterLayoutOf(members []Member, partitions, replicas int) (*ClusterLayout, error) {
+	members = slices.Clone(members)
+	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	l := Layout{Members: members, Partitions: partitions, Replicas: replicas, Version: 1}
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}

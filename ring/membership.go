@@ -60,6 +60,7 @@ type NodeMeta struct {
 	RPCAddr string
 	S3Addr  string
 	Zone    string
+	Weight  uint32
 }
 
 // MembershipConfig configures a Membership.
@@ -83,6 +84,16 @@ type MembershipConfig struct {
 	Stored *ClusterLayout
 	// Partitions and Replicas shape a new cluster.
 	Partitions, Replicas int
+	// BootstrapExpect, above 1, forms a new cluster with that many nodes
+	// at once. The node without Join waits until that many nodes
+	// (itself included) are in its gossip, then makes the first layout
+	// with all of them; nodes with Join retry their seeds and wait for
+	// that layout. A cluster grown one node at a time instead passes
+	// through a layout version per node, and until those retire (a sync
+	// and two settle delays, about 30 s at the defaults) every write also
+	// needs the first node and reads go to it alone. Ignored once a node
+	// has a layout.
+	BootstrapExpect int
 	// StoredTrackers are the trackers this node persisted, or nil.
 	StoredTrackers *Trackers
 	// Save persists a layout before the node adopts it.
@@ -127,7 +138,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		if err := m.adopt(cfg.Stored, false); err != nil {
 			return nil, err
 		}
-	case len(cfg.Join) == 0:
+	case len(cfg.Join) == 0 && cfg.BootstrapExpect <= 1:
 		l, err := NewClusterLayout(cfg.Member, cfg.Partitions, cfg.Replicas)
 		if err != nil {
 			return nil, err
@@ -209,6 +220,11 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 			cfg.Logger.Warn("join failed, retrying in the background", "seeds", cfg.Join, "err", err)
 			go m.rejoin()
 		}
+	} else if len(cfg.Join) > 0 && cfg.BootstrapExpect > 1 {
+		if err := m.awaitFirstLayout(ml); err != nil {
+			_ = ml.Shutdown()
+			return nil, err
+		}
 	} else if len(cfg.Join) > 0 {
 		if _, err := ml.Join(cfg.Join); err != nil {
 			_ = ml.Shutdown()
@@ -224,10 +240,87 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 			_ = ml.Shutdown()
 			return nil, errors.New("joined gossip but received no cluster layout")
 		}
+	} else if cfg.Stored == nil && cfg.BootstrapExpect > 1 {
+		if err := m.formCluster(ml); err != nil {
+			_ = ml.Shutdown()
+			return nil, err
+		}
 	}
 	m.ensureMember()
 	go m.tickLoop()
 	return m, nil
+}
+
+// formCluster waits until BootstrapExpect nodes are in gossip and adopts
+// a first layout with all of them, unless a layout arrives first.
+func (m *Membership) formCluster(ml *memberlist.Memberlist) error {
+	want := m.cfg.BootstrapExpect
+	m.cfg.Logger.Info("waiting for the nodes of a new cluster", "want", want)
+	lastLog := time.Now()
+	for {
+		if m.Current() != nil {
+			return nil
+		}
+		var members []Member
+		for _, n := range ml.Members() {
+			if n.Name == string(m.cfg.Self) {
+				members = append(members, m.cfg.Member)
+				continue
+			}
+			meta := parseMeta(n.Meta)
+			if meta.RPCAddr == "" {
+				continue
+			}
+			members = append(members, Member{ID: NodeID(n.Name), Zone: meta.Zone, Weight: meta.Weight, Addr: meta.RPCAddr})
+		}
+		if len(members) >= want {
+			l, err := NewClusterLayoutOf(members, m.cfg.Partitions, m.cfg.Replicas)
+			if err != nil {
+				return fmt.Errorf("form a cluster of %d nodes: %w", len(members), err)
+			}
+			if err := m.adopt(l, true); err != nil {
+				return err
+			}
+			m.cfg.Logger.Info("formed a new cluster", "members", len(members))
+			return nil
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			m.cfg.Logger.Info("waiting for the nodes of a new cluster", "have", len(members), "want", want)
+			lastLog = time.Now()
+		}
+		select {
+		case <-m.stop:
+			return errors.New("stopped while waiting for the nodes of a new cluster")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// awaitFirstLayout joins a seed, retrying while none answers (the seeds of
+// a new cluster start at about the same time), and waits for the layout
+// the first node forms once enough nodes are in.
+func (m *Membership) awaitFirstLayout(ml *memberlist.Memberlist) error {
+	lastLog := time.Now()
+	joined := false
+	for m.Current() == nil {
+		if !joined {
+			if _, err := ml.Join(m.cfg.Join); err == nil {
+				joined = true
+			} else if time.Since(lastLog) > 10*time.Second {
+				m.cfg.Logger.Warn("no seed answers yet; retrying", "seeds", m.cfg.Join, "err", err)
+				lastLog = time.Now()
+			}
+		} else if time.Since(lastLog) > 10*time.Second {
+			m.cfg.Logger.Info("waiting for the new cluster's first layout", "want", m.cfg.BootstrapExpect)
+			lastLog = time.Now()
+		}
+		select {
+		case <-m.stop:
+			return errors.New("stopped while waiting for the new cluster's first layout")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // rememberPeer adds a gossip address to the persisted peers.
@@ -631,7 +724,7 @@ func (m *Membership) tickLoop() {
 }
 
 func (d delegate) NodeMeta(limit int) []byte {
-	meta := d.m.cfg.Member.Addr + "\x00" + d.m.cfg.S3Addr + "\x00" + d.m.cfg.Member.Zone
+	meta := d.m.cfg.Member.Addr + "\x00" + d.m.cfg.S3Addr + "\x00" + d.m.cfg.Member.Zone + "\x00" + strconv.FormatUint(uint64(d.m.cfg.Member.Weight), 10)
 	if len(meta) > limit {
 		return nil
 	}
@@ -660,6 +753,13 @@ func parseMeta(b []byte) NodeMeta {
 	}
 	if len(parts) > 2 {
 		meta.Zone = parts[2]
+	}
+	// Nodes that do not send a weight have the default one.
+	meta.Weight = 1
+	if len(parts) > 3 {
+		if w, err := strconv.ParseUint(parts[3], 10, 32); err == nil && w > 0 {
+			meta.Weight = uint32(w)
+		}
 	}
 	return meta
 }

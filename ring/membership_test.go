@@ -45,10 +45,16 @@ type testNode struct {
 
 func startNode(t *testing.T, id string, secret string, join ...string) (*testNode, error) {
 	t.Helper()
-	n := &testNode{addr: freePort(t)}
+	return startNodeAt(t, freePort(t), 0, id, secret, join...)
+}
+
+// startNodeAt starts a node on gossip address addr; expect is its
+// BootstrapExpect.
+func startNodeAt(t *testing.T, addr string, expect int, id string, secret string, join ...string) (*testNode, error) {
+	n := &testNode{addr: addr}
 	m, err := StartMembership(MembershipConfig{
-		Self: NodeID(id), Member: Member{ID: NodeID(id), Zone: "z", Weight: 1, Addr: "rpc-" + id},
-		GossipAddr: n.addr, Join: join, Secret: []byte(secret), Partitions: 16, Replicas: 3,
+		Self: NodeID(id), Member: Member{ID: NodeID(id), Zone: "z" + id, Weight: uint32(len(id)), Addr: "rpc-" + id},
+		GossipAddr: n.addr, Join: join, Secret: []byte(secret), Partitions: 16, Replicas: 3, BootstrapExpect: expect,
 		Save:   func(l *ClusterLayout) error { n.mu.Lock(); n.saved = l; n.mu.Unlock(); return nil },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
 	})
@@ -147,5 +153,60 @@ func TestMembershipWrongSecretCannotJoin(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if len(first.m.Current().Layout.Members) != 1 {
 		t.Fatalf("layout has %d members; want 1", len(first.m.Current().Layout.Members))
+	}
+}
+
+// TestMembershipBootstrapExpect: nodes started together with
+// BootstrapExpect 3 form one layout of version 1 with all three, their
+// zones and weights, and nothing to move; the joiners start before their
+// seed and retry it.
+func TestMembershipBootstrapExpect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real gossip")
+	}
+	ids := []string{"b1", "b22", "b333"}
+	addrs := []string{freePort(t), freePort(t), freePort(t)}
+	nodes := make([]*testNode, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	start := func(i int) {
+		defer wg.Done()
+		var join []string
+		if i > 0 {
+			join = []string{addrs[0]}
+		}
+		nodes[i], errs[i] = startNodeAt(t, addrs[i], 3, ids[i], "secret", join...)
+	}
+	wg.Add(3)
+	go start(1)
+	go start(2)
+	time.Sleep(500 * time.Millisecond)
+	go start(0)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", ids[i], err)
+		}
+	}
+	want := nodes[0].m.Current()
+	if want.Layout.Version != 1 || len(want.Layout.Members) != 3 || len(want.History) != 0 {
+		t.Fatalf("first layout: version %d, %d members, %d earlier versions; want 1, 3, 0", want.Layout.Version, len(want.Layout.Members), len(want.History))
+	}
+	for i, id := range ids {
+		mem, ok := want.Layout.Member(NodeID(id))
+		if !ok || mem.Zone != "z"+id || mem.Weight != uint32(len(id)) || mem.Addr != "rpc-"+id {
+			t.Fatalf("member %s in the first layout: %+v, %v", id, mem, ok)
+		}
+		eventually(t, id+" has the first layout and nothing to move", func() bool {
+			c, v := nodes[i].m.Current(), nodes[i].m.View()
+			return c != nil && c.Hash() == want.Hash() && v != nil && !v.Moving
+		})
+	}
+	// No node re-added itself with a new version.
+	time.Sleep(300 * time.Millisecond)
+	for i := range nodes {
+		if c := nodes[i].m.Current(); c.Layout.Version != 1 {
+			t.Fatalf("%s moved to layout version %d", ids[i], c.Layout.Version)
+		}
 	}
 }

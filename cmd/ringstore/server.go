@@ -55,6 +55,7 @@ type serverOptions struct {
 	scrubBytesRate, scrubRecordsRate        float64
 	walSyncDelay                            time.Duration
 	rpcWriteTimeout                         time.Duration
+	bootstrapExpect                         int
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -111,6 +112,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.StringVar(&o.nodeID, "node-id", envOr("RINGSTORE_NODE_ID", ""), "this node's id, used only when the data directory has none (to replace a lost disk under the same identity); default random [RINGSTORE_NODE_ID]")
 	f.StringVar(&o.rpcAddr, "rpc-addr", envOr("RINGSTORE_RPC_ADDR", ""), "node-to-node API address, reachable by the other nodes [RINGSTORE_RPC_ADDR]")
 	f.StringVar(&o.gossipAddr, "gossip-addr", envOr("RINGSTORE_GOSSIP_ADDR", ""), "gossip (memberlist) TCP and UDP address; enables cluster mode [RINGSTORE_GOSSIP_ADDR]")
+	f.IntVar(&o.bootstrapExpect, "bootstrap-expect", envInt("RINGSTORE_BOOTSTRAP_EXPECT", 0), "for a new cluster: form its first layout with this many nodes at once; the node without --join waits for them, the others retry it [RINGSTORE_BOOTSTRAP_EXPECT]")
 	f.StringVar(&o.join, "join", envOr("RINGSTORE_JOIN", ""), "gossip addresses of nodes already in the cluster, comma-separated [RINGSTORE_JOIN]")
 	f.StringVar(&o.zone, "zone", envOr("RINGSTORE_ZONE", ""), "failure domain of this node; replicas spread over zones [RINGSTORE_ZONE]")
 	f.Uint32Var(&o.weight, "weight", uint32(envInt("RINGSTORE_WEIGHT", 1)), "relative capacity of this node [RINGSTORE_WEIGHT]")
@@ -223,6 +225,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if cluster && o.rpcAddr == "" {
 		return errors.New("--gossip-addr needs --rpc-addr (the address other nodes reach this one's RPC on)")
 	}
+	if o.bootstrapExpect < 0 || (o.bootstrapExpect > 1 && !cluster) {
+		return fmt.Errorf("--bootstrap-expect %d: want a node count for a new cluster (with --gossip-addr)", o.bootstrapExpect)
+	}
 	secret := []byte(o.secret)
 	if cluster {
 		for _, a := range []string{o.rpcAddr, o.gossipAddr} {
@@ -301,13 +306,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 		membership, err = ring.StartMembership(ring.MembershipConfig{
 			Self: nodeID, Member: self, GossipAddr: o.gossipAddr, Join: joins, Secret: secret,
 			Stored: stored, StoredTrackers: storedTrackers, Partitions: o.partitions, Replicas: o.replicas, S3Addr: o.s3Addr,
-			Save:         func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
-			SaveTrackers: func(t *ring.Trackers) error { return saveTrackers(store, t) },
-			Peers:        peers,
-			SavePeers:    func(p []string) error { return store.SetMeta("peers", []byte(strings.Join(p, ","))) },
-			OnChange:     func(v *ring.View) { current.Store(newPlacements(v)) },
-			SettleDelay:  o.settleDelay,
-			Logger:       log,
+			BootstrapExpect: o.bootstrapExpect,
+			Save:            func(l *ring.ClusterLayout) error { return saveLayout(store, l) },
+			SaveTrackers:    func(t *ring.Trackers) error { return saveTrackers(store, t) },
+			Peers:           peers,
+			SavePeers:       func(p []string) error { return store.SetMeta("peers", []byte(strings.Join(p, ","))) },
+			OnChange:        func(v *ring.View) { current.Store(newPlacements(v)) },
+			SettleDelay:     o.settleDelay,
+			Logger:          log,
 		})
 		if err != nil {
 			return err
