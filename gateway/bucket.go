@@ -171,6 +171,8 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, name, _ st
 	if err != nil {
 		return err
 	}
+	// A node may still hold the incarnation this one replaced.
+	s.bucketChanged(r.Context(), name)
 	w.Header().Set("Location", "/"+name)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -214,6 +216,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ st
 	if err != nil {
 		return err
 	}
+	s.bucketChanged(ctx, name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

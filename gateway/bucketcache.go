@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -62,4 +63,17 @@ func (c *bucketCache) forget(name string) {
 	c.mu.Lock()
 	delete(c.m, name)
 	c.mu.Unlock()
+}
+
+// ForgetBucket drops a bucket from this node's cache: another node changed
+// it (Config.BucketChanged).
+func (s *Server) ForgetBucket(name string) { s.buckets.forget(name) }
+
+// bucketChanged forgets a bucket changed through this node, here and, by
+// Config.BucketChanged, on the other nodes.
+func (s *Server) bucketChanged(ctx context.Context, name string) {
+	s.buckets.forget(name)
+	if s.cfg.BucketChanged != nil {
+		s.cfg.BucketChanged(ctx, name)
+	}
 }

@@ -45,6 +45,12 @@ type Config struct {
 	// BucketCacheTTL is how long a bucket record read here is reused; 0
 	// means 1s, negative disables the cache.
 	BucketCacheTTL time.Duration
+	// BucketChanged, if set, is called once a bucket's record changed
+	// through this node (deleted, created, a configuration set), before
+	// the client is answered: a cluster has the other nodes forget the
+	// bucket (ForgetBucket), so a client that saw the change is not
+	// served their cached copy for up to BucketCacheTTL.
+	BucketChanged func(ctx context.Context, name string)
 	// MinPartBytes is the least size of a multipart part other than the
 	// last; 0 means S3's 5 MiB. Tests lower it to make many-part uploads
 	// cheap.

@@ -56,5 +56,8 @@ func (s *Server) setBucketConfig(r *http.Request, bucket, name string, value []b
 		next.Configs = []index.BucketConfig{{Name: name, Timestamp: ix.Clock().Now(), Value: value}}
 		return &next, nil
 	})
+	if err == nil {
+		s.bucketChanged(r.Context(), bucket)
+	}
 	return err
 }

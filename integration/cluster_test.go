@@ -15,7 +15,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -527,5 +529,46 @@ func TestClusterBootstrapExpect(t *testing.T) {
 		if r := next.do(t, rawReq{Method: "GET", Bucket: bucket, Key: key}); r.Status != 200 || string(r.Body) != key {
 			t.Fatalf("GET of %s through node %d: %v", key, (i+1)%len(nodes), r)
 		}
+	}
+}
+
+// TestClusterBucketChangesReachCachedNodes: a node reuses a bucket record
+// it read for a second. A bucket deleted, or switched to versioning,
+// through another node must not be served from that copy once the client
+// has seen the change: a PUT to the deleted bucket is NoSuchBucket at
+// once, not an object written into a bucket that is gone.
+func TestClusterBucketChangesReachCachedNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	a, b := nodes[0], nodes[1]
+	bucket := bucketName(t)
+	if r := a.do(t, rawReq{Method: "PUT", Bucket: bucket}); r.Status != 200 {
+		t.Fatalf("create bucket: %v", r)
+	}
+	// b reads the bucket, and keeps it.
+	if r := b.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "k", Body: []byte("1")}); r.Status != 200 {
+		t.Fatalf("PUT through b: %v", r)
+	}
+	if r := a.do(t, rawReq{Method: "PUT", Bucket: bucket, Query: "versioning", Body: []byte(`<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`)}); r.Status != 200 {
+		t.Fatalf("enable versioning through a: %v", r)
+	}
+	r := b.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "k", Body: []byte("2")})
+	if v := r.Header.Get("x-amz-version-id"); r.Status != 200 || v == "" || v == "null" {
+		t.Fatalf("PUT through b right after versioning was enabled through a: %v (version id %q); want a version id", r, v)
+	}
+	// Empty the bucket and delete it through a.
+	l := a.do(t, rawReq{Method: "GET", Bucket: bucket, Query: "versions"})
+	if l.Status != 200 {
+		t.Fatalf("list versions: %v", l)
+	}
+	for _, m := range regexp.MustCompile(`<VersionId>([^<]+)</VersionId>`).FindAllStringSubmatch(string(l.Body), -1) {
+		if r := a.do(t, rawReq{Method: "DELETE", Bucket: bucket, Key: "k", Query: "versionId=" + url.QueryEscape(m[1])}); r.Status != 204 {
+			t.Fatalf("delete version %s: %v", m[1], r)
+		}
+	}
+	if r := a.do(t, rawReq{Method: "DELETE", Bucket: bucket}); r.Status != 204 {
+		t.Fatalf("delete bucket through a: %v", r)
+	}
+	if r := b.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "late", Body: []byte("x")}); r.Status != 404 || r.errorDoc().Code != "NoSuchBucket" {
+		t.Fatalf("PUT through b right after the bucket was deleted through a: %v; want 404 NoSuchBucket", r)
 	}
 }

@@ -378,10 +378,22 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Lookup: gateway.KeyLookup(ix, creds.AccessKeyID, creds.SecretAccessKey, o.keyCacheTTL),
 	}
 	requests := newRequestMetrics()
+	var bucketChanged func(context.Context, string)
+	if cluster {
+		bucketChanged = func(ctx context.Context, name string) {
+			forgetBucketEverywhere(ctx, stream, membership, string(nodeID), name, log)
+		}
+	}
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
-		ChunkBytes: int(chunkBytes), Observe: requests.observe,
+		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged,
 	})
+	if cluster {
+		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {
+			gw.ForgetBucket(string(name))
+			return nil, nil
+		})
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -712,4 +724,31 @@ func printBanner(endpoint, region string, c credentials, generated bool, data st
 	fmt.Fprintf(&sb, "try:\n  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s aws --endpoint-url %s s3 ls\n",
 		c.AccessKeyID, c.SecretAccessKey, region, endpoint)
 	fmt.Print(sb.String())
+}
+
+// forgetBucketService is the node-to-node request that drops a bucket from
+// a node's bucket cache.
+const forgetBucketService = "gateway.forget-bucket"
+
+// forgetBucketEverywhere has every other alive node drop a bucket changed
+// through this one from its cache. It waits at most a second, the cache's
+// lifetime: past it they drop the bucket anyway.
+func forgetBucketEverywhere(ctx context.Context, stream *rpc.Stream, m *ring.Membership, self, name string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, ms := range m.Status() {
+		node := string(ms.ID)
+		if node == self || !ms.Alive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := stream.Call(ctx, node, forgetBucketService, []byte(name)); err != nil {
+				log.Debug("bucket cache invalidation not delivered", "node", node, "bucket", name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
