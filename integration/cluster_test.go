@@ -240,13 +240,20 @@ func TestCluster3(t *testing.T) { testCluster(t, 3) }
 // admin runs a ringstore admin command against node.
 func admin(t *testing.T, node *clusterNode, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(serverBin, append([]string{"admin", "--rpc", node.rpc}, args...)...)
-	cmd.Env = append(toolEnv(), "RINGSTORE_CLUSTER_SECRET="+clusterSecret)
-	out, err := cmd.CombinedOutput()
+	out, err := adminTry(node, args...)
 	if err != nil {
 		t.Fatalf("admin %v: %v\n%s", args, err, out)
 	}
-	return string(out)
+	return out
+}
+
+// adminTry runs a ringstore admin command against node and returns its
+// output and whether it failed.
+func adminTry(node *clusterNode, args ...string) (string, error) {
+	cmd := exec.Command(serverBin, append([]string{"admin", "--rpc", node.rpc}, args...)...)
+	cmd.Env = append(toolEnv(), "RINGSTORE_CLUSTER_SECRET="+clusterSecret)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // TestClusterAccessKeys: an access key created through one node's admin
@@ -571,4 +578,46 @@ func TestClusterBucketChangesReachCachedNodes(t *testing.T) {
 	if r := b.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "late", Body: []byte("x")}); r.Status != 404 || r.errorDoc().Code != "NoSuchBucket" {
 		t.Fatalf("PUT through b right after the bucket was deleted through a: %v; want 404 NoSuchBucket", r)
 	}
+}
+
+// TestClusterSkipDeadNode: a node of a 4-node cluster dies for good and is
+// removed. The data move to the layout without it waits for it; once it
+// is skipped (`admin node skip`), the move finishes, and every object
+// reads back through every remaining node.
+func TestClusterSkipDeadNode(t *testing.T) {
+	nodes := startCluster(t, 4)
+	waitSettled(t, nodes[0], 4, 60*time.Second)
+	bucket := bucketName(t)
+	c0 := minioClient(t, nodes[0].Server)
+	if err := c0.MakeBucket(testCtx(t, time.Minute), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	objs := putObjects(t, c0, bucket, "before", 30, rand.New(rand.NewPCG(4, 44)))
+	dead := nodes[3]
+	id := nodeID(t, dead)
+	dead.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(admin(t, nodes[0], "status"), "unreachable") {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed node is still seen alive after 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out, err := adminTry(nodes[0], "node", "skip", id); err == nil || !strings.Contains(out, "not removed") {
+		t.Fatalf("skip of a node still in the layout: %v\n%s", err, out)
+	}
+	admin(t, nodes[0], "node", "remove", id)
+	// With the settle delay at 1 s a move without a dead node takes a few
+	// seconds; this one waits for it.
+	time.Sleep(5 * time.Second)
+	if out := admin(t, nodes[1], "status"); !strings.Contains(out, "data moving") {
+		t.Fatalf("the move finished without the dead node:\n%s", out)
+	}
+	if out := admin(t, nodes[1], "node", "skip", id); !strings.Contains(out, "skipped") {
+		t.Fatalf("skip: %s", out)
+	}
+	st := waitSettled(t, nodes[0], 3, 60*time.Second)
+	t.Logf("after the skip:\n%s", st)
+	objs = append(objs, putObjects(t, minioClient(t, nodes[2].Server), bucket, "after", 10, rand.New(rand.NewPCG(5, 55)))...)
+	checkEverywhere(t, nodes[:3], bucket, objs)
 }

@@ -572,6 +572,35 @@ func (m *Membership) Remove(node NodeID) error {
 	return m.adopt(next, true)
 }
 
+// Skip lets data moves finish without a node that is gone for good. A
+// move waits for every node of its layout versions to acknowledge, push
+// its data and settle; a dead node never does, and the move would stall,
+// every write going to both layouts for good. Skipping sets the node's
+// trackers past every version. Only a node removed from the layout and
+// not alive here can be skipped: what it held is also on its partitions'
+// other owners (every acknowledged write reached a write quorum of them),
+// which push it to the new owners themselves.
+func (m *Membership) Skip(node NodeID) error {
+	cur := m.Current()
+	if cur == nil {
+		return errors.New("no layout yet")
+	}
+	if !cur.IsRemoved(node) {
+		return fmt.Errorf("node %s is not removed from the layout; remove it first", node)
+	}
+	if node == m.cfg.Self || m.Alive(string(node)) {
+		return fmt.Errorf("node %s is alive: it pushes its data and the move finishes without skipping it", node)
+	}
+	t := NewTrackers()
+	t.Ack[node], t.Sync[node], t.SyncAck[node] = Skipped, Skipped, Skipped
+	m.mergeTrackers(t, true)
+	m.cfg.Logger.Warn("node skipped: data moves no longer wait for it", "node", node)
+	return nil
+}
+
+// Skipped is the tracker value of a node skipped for good (Skip).
+const Skipped = ^uint64(0)
+
 // Leave announces departure and stops gossip.
 func (m *Membership) Leave() error {
 	m.mu.Lock()

@@ -55,8 +55,9 @@ func startNodeAt(t *testing.T, addr string, expect int, id string, secret string
 	m, err := StartMembership(MembershipConfig{
 		Self: NodeID(id), Member: Member{ID: NodeID(id), Zone: "z" + id, Weight: uint32(len(id)), Addr: "rpc-" + id},
 		GossipAddr: n.addr, Join: join, Secret: []byte(secret), Partitions: 16, Replicas: 3, BootstrapExpect: expect,
-		Save:   func(l *ClusterLayout) error { n.mu.Lock(); n.saved = l; n.mu.Unlock(); return nil },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
+		SettleDelay: 200 * time.Millisecond,
+		Save:        func(l *ClusterLayout) error { n.mu.Lock(); n.saved = l; n.mu.Unlock(); return nil },
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
 	})
 	if err != nil {
 		return nil, err
@@ -207,6 +208,81 @@ func TestMembershipBootstrapExpect(t *testing.T) {
 	for i := range nodes {
 		if c := nodes[i].m.Current(); c.Layout.Version != 1 {
 			t.Fatalf("%s moved to layout version %d", ids[i], c.Layout.Version)
+		}
+	}
+}
+
+// TestMembershipSkipDeadNode: a node dies and is removed. The data move to
+// the layout without it waits for its acknowledgement, which never comes;
+// once it is skipped, the move finishes on every other node. A node still
+// in the layout, or alive, cannot be skipped.
+func TestMembershipSkipDeadNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real gossip")
+	}
+	first, err := startNode(t, "s1", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*testNode{first}
+	for i := 2; i <= 4; i++ {
+		n, err := startNode(t, fmt.Sprintf("s%d", i), "secret", first.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	live := nodes[:3]
+	// Stand in for the servers' data movers: push (here: nothing) when a
+	// version asks for it.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			for _, n := range nodes {
+				if v, ok := n.m.NeedsSync(); ok {
+					n.m.MarkSynced(v)
+				}
+			}
+		}
+	}()
+	settled := func(ns []*testNode, members int) func() bool {
+		return func() bool {
+			for _, n := range ns {
+				c, v := n.m.Current(), n.m.View()
+				if c == nil || len(c.Layout.Members) != members || v == nil || v.Moving {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	eventually(t, "four nodes settled", settled(nodes, 4))
+
+	if err := first.m.Skip("s2"); err == nil {
+		t.Fatal("skipped a node that is still in the layout")
+	}
+	_ = nodes[3].m.ml.Shutdown()
+	eventually(t, "s4 seen as not alive", func() bool { return !first.m.Alive("s4") })
+	if err := first.m.Remove("s4"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if settled(live, 3)() {
+		t.Fatal("the move finished without the dead node's acknowledgement")
+	}
+	if err := nodes[1].m.Skip("s4"); err != nil {
+		t.Fatalf("skip the removed dead node: %v", err)
+	}
+	eventually(t, "the three live nodes settled without s4", settled(live, 3))
+	for _, n := range live {
+		if tr := n.m.Trackers(); tr.Ack["s4"] != Skipped {
+			t.Fatalf("trackers of %s: s4 at %d, want skipped", n.m.cfg.Self, tr.Ack["s4"])
 		}
 	}
 }

@@ -123,6 +123,9 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 	mux.Handle("admin.remove", func(_ context.Context, _ string, body []byte) ([]byte, error) {
 		return nil, m.Remove(ring.NodeID(body))
 	})
+	mux.Handle("admin.skip", func(_ context.Context, _ string, body []byte) ([]byte, error) {
+		return nil, m.Skip(ring.NodeID(body))
+	})
 	mux.Handle("admin.key.create", func(ctx context.Context, _ string, body []byte) ([]byte, error) {
 		k := &index.AccessKey{
 			ID:     "RS" + randomString(18, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
@@ -205,7 +208,11 @@ func adminCmd() *cobra.Command {
 				if m.Leaving {
 					state += ",leaving"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%d/%d/%d\t%s\n", m.ID, m.Zone, m.Weight, m.Partitions, state, m.Ack, m.Sync, m.SyncAck, m.RPCAddr)
+				trackers := fmt.Sprintf("%d/%d/%d", m.Ack, m.Sync, m.SyncAck)
+				if m.Ack == ring.Skipped {
+					trackers = "skipped"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", m.ID, m.Zone, m.Weight, m.Partitions, state, trackers, m.RPCAddr)
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -230,12 +237,29 @@ func adminCmd() *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			_, err := call("admin.remove", []byte(args[0]))
 			if err == nil {
-				fmt.Printf("node %s removed from the layout\n", args[0])
+				fmt.Printf("node %s removed from the layout; its data moves to the other nodes (if it is dead for good, run: ringstore admin node skip %s)\n", args[0], args[0])
 			}
 			return err
 		},
 	}
-	node.AddCommand(remove)
+	skip := &cobra.Command{
+		Use:   "skip ID",
+		Short: "Let data moves finish without a removed node that is dead for good",
+		Long: `A data move waits for every node of the layout versions it spans. A node
+that died and was removed never answers, and the move would wait for it for
+good. skip stops waiting for it; what it held is also on the other owners of
+its partitions, which move it themselves. Only a removed node that is not
+alive can be skipped.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			_, err := call("admin.skip", []byte(args[0]))
+			if err == nil {
+				fmt.Printf("node %s skipped: data moves no longer wait for it\n", args[0])
+			}
+			return err
+		},
+	}
+	node.AddCommand(remove, skip)
 	key := &cobra.Command{Use: "key", Short: "Manage access keys (stored in the replicated index)"}
 	create := &cobra.Command{
 		Use:   "create [NAME]",
