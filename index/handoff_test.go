@@ -101,3 +101,86 @@ func TestHintsOfARemovedOwnerGoToTheNewOwners(t *testing.T) {
 		t.Fatalf("the removed owner's store got hints for %v", owners)
 	}
 }
+
+// TestPurgeWaitsForHints: a fallback holds a hint with a version that is
+// deleted afterwards, and stays out of reach past the grace period. The
+// owners agree the tombstone may go, but the hint, delivered after a
+// purge, would bring the deleted version back. So nothing is purged while
+// a node is out of reach or holds hints for the partition; once the hint
+// is handed off (and loses to the tombstone), the purge goes ahead and
+// the version stays deleted.
+func TestPurgeWaitsForHints(t *testing.T) {
+	ctx := context.Background()
+	lb := &loopback{stores: map[string]*Store{}, down: map[string]bool{}}
+	p := &movablePlacement{owners: []string{"n1", "n2", "n3"}, fallbacks: []string{"n4"}}
+	alive := func(n string) bool {
+		lb.mu.Lock()
+		defer lb.mu.Unlock()
+		return !lb.down[n]
+	}
+	ixs := map[string]*Index{}
+	for _, n := range []string{"n1", "n2", "n3", "n4"} {
+		s := memStore(t, vfs.NewMem())
+		t.Cleanup(func() { s.Close() })
+		lb.stores[n] = s
+		ixs[n] = New(Config{Self: n, Placement: func() Placement { return p }, Store: s, Transport: lb, Alive: alive, N: 3, W: 2, R: 2})
+	}
+	b := &Bucket{Name: "b", ID: BucketID{1}, Created: 1, Shards: 4}
+	key := RecordKey(ixs["n1"].partition(TableObjects, objectPK(b, "k")), TableObjects, objectPK(b, "k"), []byte("k"))
+
+	// The write misses n3, and n4 keeps it as a hint.
+	lb.set("n3", true)
+	if err := ixs["n1"].PutVersion(ctx, b, "k", &Version{ID: "null", Timestamp: 10, WriteID: WriteID{1}, ETag: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { h, _ := lb.stores["n4"].Hints("n3", 10); return len(h) == 1 })
+	// n3 is back, n4 now out of reach; the key is deleted on all owners.
+	lb.set("n3", false)
+	lb.set("n4", true)
+	if err := ixs["n1"].PutVersion(ctx, b, "k", &Version{ID: "null", Timestamp: 20, WriteID: WriteID{2}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Two owners answered; the third may still be writing.
+	waitFor(t, func() bool {
+		for _, o := range []string{"n1", "n2", "n3"} {
+			v, _ := lb.stores[o].Get(key)
+			if obj, err := DecodeObject(v); v == nil || err != nil || !obj.Versions[0].Tombstone {
+				return false
+			}
+		}
+		return true
+	})
+	purge := func() int {
+		n := 0
+		for _, o := range []string{"n1", "n2", "n3"} {
+			k, err := ixs[o].PurgeTombstones(ctx, 30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+		return n
+	}
+	if n := purge(); n != 0 {
+		t.Fatalf("purged %d records while a node that may hold hints was out of reach", n)
+	}
+	lb.set("n4", false)
+	if n := purge(); n != 0 {
+		t.Fatalf("purged %d records while a node held hints for their partition", n)
+	}
+	if n, err := ixs["n4"].Handoff(ctx); err != nil || n != 1 {
+		t.Fatalf("handoff: %d, %v", n, err)
+	}
+	if n := purge(); n != 3 {
+		t.Fatalf("purged %d records once the hint was handed off, want the tombstone on each of 3 owners", n)
+	}
+	for _, o := range []string{"n1", "n2", "n3"} {
+		if v, _ := lb.stores[o].Get(key); v != nil {
+			obj, _ := DecodeObject(v)
+			t.Fatalf("owner %s holds %+v after the purge; want nothing", o, obj)
+		}
+	}
+	if got, err := ixs["n2"].GetObject(ctx, b, "k"); err != nil || got != nil {
+		t.Fatalf("read after the purge: %+v, %v; want nothing", got, err)
+	}
+}

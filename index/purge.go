@@ -78,12 +78,24 @@ func purgeRecord(t Table, v []byte, cutoff Timestamp) ([]byte, bool, error) {
 // rewrote or deleted.
 func (ix *Index) PurgeTombstones(ctx context.Context, cutoff Timestamp) (int, error) {
 	p := ix.cfg.Placement()
+	hinted, err := ix.hintedPartitions(ctx, p)
+	if err != nil {
+		// A node out of reach may hold hints anywhere: purge nothing now.
+		ix.cfg.Logger.Info("tombstone purge waits: not every node told which partitions it holds hints for", "err", err)
+		return 0, nil
+	}
 	n := 0
 	var errs []error
 	for part := 0; part < p.Partitions(); part++ {
 		sets := p.WriteSets(uint16(part))
 		if len(sets) != 1 || !slices.Contains(sets[0], ix.cfg.Self) {
 			// Not an owner, or data is moving: nothing is purged meanwhile.
+			continue
+		}
+		if hinted[part] {
+			// A hint may be an older state of a record whose tombstone
+			// is due: delivered after the purge, it would bring back
+			// what the tombstone deleted. Wait until it is handed off.
 			continue
 		}
 		type cand struct{ key, value, purged []byte }
@@ -157,6 +169,42 @@ func (ix *Index) PurgeTombstones(ctx context.Context, cutoff Timestamp) (int, er
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// hintedPartitions asks every node of the layout (owners of any active
+// version and fallbacks) which partitions it holds hints for. Hints live
+// on fallbacks, which are not owners, so the owners' agreement that a
+// tombstone may go says nothing of them.
+func (ix *Index) hintedPartitions(ctx context.Context, p Placement) ([]bool, error) {
+	nodes := map[string]bool{}
+	for part := range p.Partitions() {
+		for _, set := range p.WriteSets(uint16(part)) {
+			for _, n := range set {
+				nodes[n] = true
+			}
+		}
+		for _, n := range p.Fallbacks(uint16(part)) {
+			nodes[n] = true
+		}
+	}
+	hinted := make([]bool, p.Partitions())
+	for n := range nodes {
+		resp, err := ix.call(ctx, n, &Request{Op: OpHintedParts})
+		if err != nil {
+			return nil, fmt.Errorf("hinted partitions of %s: %w", n, err)
+		}
+		if len(resp.Values) != 1 {
+			return nil, fmt.Errorf("hinted partitions of %s: %d values", n, len(resp.Values))
+		}
+		for i, b := range resp.Values[0] {
+			for bit := range 8 {
+				if part := i*8 + bit; b&(1<<bit) != 0 && part < len(hinted) {
+					hinted[part] = true
+				}
+			}
+		}
+	}
+	return hinted, nil
 }
 
 // Replace sets key to new (nil: deletes it) if it still holds old,

@@ -482,6 +482,47 @@ func (s *Store) HintOwners() ([]string, error) {
 	}
 }
 
+// HintedPartitions returns the partitions this node holds hints for, for
+// any owner, in order per owner. It seeks from one partition to the next
+// instead of reading every hint.
+func (s *Store) HintedPartitions() ([]uint16, error) {
+	owners, err := s.HintOwners()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uint16]bool{}
+	var out []uint16
+	keysOnly := func([]byte) []byte { return nil }
+	for _, o := range owners {
+		pre := hintKey(o, nil)
+		end := prefixEnd(pre)
+		lo := pre
+		for {
+			kvs, err := s.scan(lo, end, 1, false, keysOnly)
+			if err != nil {
+				return nil, err
+			}
+			if len(kvs) == 0 {
+				break
+			}
+			pk, err := ParseRecordKey(kvs[0].Key[len(pre):])
+			if err != nil {
+				return nil, fmt.Errorf("hint for %s: %w", o, err)
+			}
+			if !seen[pk.Partition] {
+				seen[pk.Partition] = true
+				out = append(out, pk.Partition)
+			}
+			if pk.Partition == 0xffff {
+				break
+			}
+			next := pk.Partition + 1
+			lo = hintKey(o, []byte{nsRecord, byte(next >> 8), byte(next)})
+		}
+	}
+	return out, nil
+}
+
 // Hints returns up to limit hints held for owner, as items keyed by their
 // record keys.
 func (s *Store) Hints(owner string, limit int) ([]Item, error) {

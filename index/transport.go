@@ -26,6 +26,10 @@ const (
 	// (the one its tree leaf is built from), nil when absent: a read
 	// quorum's second opinion without the record's bytes.
 	OpDigest Op = 7
+	// OpHintedParts returns the partitions this node holds hints for, for
+	// any owner: one value, a bitmap with bit p (byte p/8, bit p%8) set
+	// for partition p.
+	OpHintedParts Op = 8
 )
 
 // Request is a message from a coordinator to a replica.
@@ -165,6 +169,19 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 			out.Range[i] = KeyValue{Key: e.Key, Value: append([]byte(nil), e.Hash[:]...)}
 		}
 		return out, nil
+	case OpHintedParts:
+		parts, err := s.HintedPartitions()
+		if err != nil {
+			return nil, err
+		}
+		var bitmap []byte
+		for _, p := range parts {
+			for int(p/8) >= len(bitmap) {
+				bitmap = append(bitmap, 0)
+			}
+			bitmap[p/8] |= 1 << (p % 8)
+		}
+		return &Response{Values: [][]byte{bitmap}}, nil
 	}
 	return nil, errUnknownOp
 }
