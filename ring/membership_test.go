@@ -67,6 +67,25 @@ func startNodeAt(t *testing.T, addr string, expect int, id string, secret string
 	return n, nil
 }
 
+// startNodes starts count nodes named prefix1, prefix2…, all joining the
+// first.
+func startNodes(t *testing.T, prefix string, count int) []*testNode {
+	t.Helper()
+	first, err := startNode(t, prefix+"1", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*testNode{first}
+	for i := 2; i <= count; i++ {
+		n, err := startNode(t, fmt.Sprintf("%s%d", prefix, i), "secret", first.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -82,18 +101,7 @@ func TestMembershipFormsOneCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real gossip")
 	}
-	first, err := startNode(t, "n1", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []*testNode{first}
-	for i := 2; i <= 4; i++ {
-		n, err := startNode(t, fmt.Sprintf("n%d", i), "secret", first.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := startNodes(t, "n", 4)
 	eventually(t, "every node sees a 4-member layout with the same hash", func() bool {
 		h := nodes[0].m.Current().Hash()
 		for _, n := range nodes {
@@ -220,18 +228,8 @@ func TestMembershipSkipDeadNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real gossip")
 	}
-	first, err := startNode(t, "s1", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []*testNode{first}
-	for i := 2; i <= 4; i++ {
-		n, err := startNode(t, fmt.Sprintf("s%d", i), "secret", first.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := startNodes(t, "s", 4)
+	first := nodes[0]
 	live := nodes[:3]
 	// Stand in for the servers' data movers: push (here: nothing) when a
 	// version asks for it.
