@@ -45,6 +45,11 @@ type Store struct {
 	filterBusy   atomic.Bool
 	filterFailed atomic.Int64 // unix nanoseconds of the last failed growth scan
 	log          *slog.Logger
+
+	// cacheBytes and memTableBytes are the block cache and memtable sizes
+	// the store was opened with.
+	cacheBytes    int64
+	memTableBytes uint64
 }
 
 // ErrClosed is returned by operations on a closed Store.
@@ -66,22 +71,44 @@ type StoreOptions struct {
 	// FS replaces the real filesystem (tests use vfs.NewMem or a crashable
 	// in-memory FS).
 	FS vfs.FS
-	// CacheBytes is the block cache size; 0 means 256 MiB.
+	// MemoryBytes is the store's memory budget; 0 means DefaultMemory.
+	// Half of it is the block cache; the other half is for memtables, of
+	// which up to four (one being written, three waiting for a flush) may
+	// be held at once, each an eighth of the budget on average.
+	MemoryBytes int64
+	// CacheBytes, if set, replaces the block cache size MemoryBytes gives.
 	CacheBytes int64
 	Logger     *slog.Logger
 	// WALSyncDelay, when set, is asked after each sync of the write-ahead
 	// log how long the next sync must wait (pebble's WALMinSyncInterval):
 	// writes committed meanwhile share that sync. Nil or 0 syncs at once.
 	WALSyncDelay func() time.Duration
-	// MemTableSize, if set, replaces the size drawn from 48-80 MiB (tests
-	// use small ones).
+	// MemTableSize, if set, replaces the size drawn from MemoryBytes
+	// (tests use small ones).
 	MemTableSize uint64
 }
 
+// DefaultMemory is the index store's default memory budget: a 256 MiB
+// block cache and memtables of 48-80 MiB.
+const DefaultMemory = 512 << 20
+
+// MinMemory and MaxMemory bound a store's memory budget; past the most, a
+// memtable would outgrow pebble's limit of 4 GiB.
+const (
+	MinMemory = 16 << 20
+	MaxMemory = 16 << 30
+)
+
 // OpenStore opens (creating if needed) the store in dir.
 func OpenStore(dir string, o StoreOptions) (*Store, error) {
+	if o.MemoryBytes == 0 {
+		o.MemoryBytes = DefaultMemory
+	}
+	if o.MemoryBytes < MinMemory || o.MemoryBytes > MaxMemory {
+		return nil, fmt.Errorf("open index store %s: memory budget %d outside %d-%d", dir, o.MemoryBytes, MinMemory, MaxMemory)
+	}
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 256 << 20
+		o.CacheBytes = o.MemoryBytes / 2
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -137,7 +164,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	// them (on a 3-node cluster the PUTs slower than 20 ms came in bursts
 	// at exactly the flush times of all three nodes). A size drawn per
 	// process keeps the owners' flushes apart.
-	opts.MemTableSize = memTableSize(rand.Uint64())
+	opts.MemTableSize = memTableSize(rand.Uint64(), uint64(o.MemoryBytes)/8)
 	if o.MemTableSize > 0 {
 		opts.MemTableSize = o.MemTableSize
 	}
@@ -155,14 +182,15 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)
 	}
-	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger}
+	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger, cacheBytes: o.CacheBytes, memTableBytes: opts.MemTableSize}
 	s.startKeyFilter()
 	return s, nil
 }
 
-// memTableSize maps a random number to a memtable size from 48 to 80 MiB.
-func memTableSize(r uint64) uint64 {
-	const lo, span = 48 << 20, 32 << 20
+// memTableSize maps a random number to a memtable size within a quarter
+// of mean either way: 48 to 80 MiB for the default budget's 64 MiB.
+func memTableSize(r, mean uint64) uint64 {
+	lo, span := mean-mean/4, mean/2
 	return lo + r%(span+1)
 }
 

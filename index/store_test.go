@@ -217,12 +217,13 @@ func TestSyncedMergeSurvivesCrash(t *testing.T) {
 // A pebble write stall is logged when it ends, with its reason and how long
 // writes waited.
 // TestMemTableSizeRange checks the per-process memtable size stays within
-// 48-80 MiB whatever the draw, so flushes of co-owners drift apart without
-// any node's memory budget moving far from pebble's usual 64 MiB.
+// 48-80 MiB for the default budget whatever the draw, so flushes of
+// co-owners drift apart without any node's memory moving far from
+// pebble's usual 64 MiB.
 func TestMemTableSizeRange(t *testing.T) {
 	seen := map[uint64]bool{}
 	for _, r := range []uint64{0, 1, 32 << 20, 32<<20 + 1, 1 << 63, ^uint64(0), 12345678901} {
-		got := memTableSize(r)
+		got := memTableSize(r, DefaultMemory/8)
 		if got < 48<<20 || got > 80<<20 {
 			t.Fatalf("memTableSize(%d) = %d, outside 48-80 MiB", r, got)
 		}
@@ -479,5 +480,30 @@ func TestMergeSyncOutsideKeyLocks(t *testing.T) {
 		if err := <-ch; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestStoreMemoryBudget: the block cache takes half of the budget and each
+// memtable an eighth, give or take a quarter; a budget below the least is
+// refused.
+func TestStoreMemoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		budget, cache, memLo, memHi int64
+	}{
+		{0, 256 << 20, 48 << 20, 80 << 20},
+		{64 << 20, 32 << 20, 6 << 20, 10 << 20},
+		{2 << 30, 1 << 30, 192 << 20, 320 << 20},
+	} {
+		s, err := OpenStore("db", StoreOptions{FS: vfs.NewMem(), MemoryBytes: tc.budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.cacheBytes != tc.cache || int64(s.memTableBytes) < tc.memLo || int64(s.memTableBytes) > tc.memHi {
+			t.Errorf("budget %d: cache %d, memtable %d; want %d and %d-%d", tc.budget, s.cacheBytes, s.memTableBytes, tc.cache, tc.memLo, tc.memHi)
+		}
+		s.Close()
+	}
+	if _, err := OpenStore("db", StoreOptions{FS: vfs.NewMem(), MemoryBytes: 1 << 20}); err == nil {
+		t.Fatal("a 1 MiB budget was taken")
 	}
 }

@@ -459,6 +459,8 @@ func TestServerRefusesBadSettings(t *testing.T) {
 		{"--wal-sync-delay", "-1ms"},
 		{"--rpc-write-timeout", "100ms"},
 		{"--bootstrap-expect", "3"},
+		{"--index-memory", "1MiB"},
+		{"--index-memory", "1TiB"},
 	} {
 		data := t.TempDir()
 		out, err := exec.Command(serverBin, "server", "--data", data, "--s3-addr", "127.0.0.1:0", tc.flag, tc.value).CombinedOutput()

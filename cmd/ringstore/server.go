@@ -56,6 +56,7 @@ type serverOptions struct {
 	walSyncDelay                            time.Duration
 	rpcWriteTimeout                         time.Duration
 	bootstrapExpect                         int
+	indexMemory                             string
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -108,6 +109,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.gcInterval, "gc-interval", envDuration("RINGSTORE_GC_INTERVAL", time.Hour), "how often unreferenced chunks are collected [RINGSTORE_GC_INTERVAL]")
 	f.DurationVar(&o.gcGrace, "gc-grace", envDuration("RINGSTORE_GC_GRACE", 24*time.Hour), "how long an unreferenced chunk or an unfinished write is kept [RINGSTORE_GC_GRACE]")
 	f.DurationVar(&o.uploadExpiry, "upload-expiry", envDuration("RINGSTORE_UPLOAD_EXPIRY", 7*24*time.Hour), "multipart uploads older than this are aborted and reclaimed [RINGSTORE_UPLOAD_EXPIRY]")
+	f.StringVar(&o.indexMemory, "index-memory", envOr("RINGSTORE_INDEX_MEMORY", "512MiB"), "memory for the index store: half block cache, half memtables (each an eighth; up to four at once while flushes fall behind); 16MiB to 16GiB [RINGSTORE_INDEX_MEMORY]")
 	f.StringVar(&o.chunkSize, "chunk-size", envOr("RINGSTORE_CHUNK_SIZE", "1MiB"), "size of the chunks object bodies are cut into, 64KiB to 16MiB [RINGSTORE_CHUNK_SIZE]")
 	f.StringVar(&o.nodeID, "node-id", envOr("RINGSTORE_NODE_ID", ""), "this node's id, used only when the data directory has none (to replace a lost disk under the same identity); default random [RINGSTORE_NODE_ID]")
 	f.StringVar(&o.rpcAddr, "rpc-addr", envOr("RINGSTORE_RPC_ADDR", ""), "node-to-node API address, reachable by the other nodes [RINGSTORE_RPC_ADDR]")
@@ -203,6 +205,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil || chunkBytes < 64<<10 || chunkBytes > 16<<20 {
 		return fmt.Errorf("--chunk-size %q: want a size from 64KiB to 16MiB", o.chunkSize)
 	}
+	indexMemory, err := bench.ParseSize(o.indexMemory)
+	if err != nil || indexMemory < index.MinMemory || indexMemory > index.MaxMemory {
+		return fmt.Errorf("--index-memory %q: want a size from 16MiB to 16GiB", o.indexMemory)
+	}
 	// Every acknowledged write may wait this long once more, so it stays
 	// small against a request's latency.
 	if o.walSyncDelay < 0 || o.walSyncDelay > 10*time.Millisecond {
@@ -240,7 +246,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	syncDelay := walSyncDelay(o.walSyncDelay)
-	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay})
+	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay, MemoryBytes: indexMemory})
 	if err != nil {
 		return err
 	}
