@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -182,5 +183,33 @@ func TestPurgeWaitsForHints(t *testing.T) {
 	}
 	if got, err := ixs["n2"].GetObject(ctx, b, "k"); err != nil || got != nil {
 		t.Fatalf("read after the purge: %+v, %v; want nothing", got, err)
+	}
+}
+
+// TestHintedPartitionsBitmap: the bitmap has a bit for each partition
+// any owner has hints in, and no other.
+func TestHintedPartitionsBitmap(t *testing.T) {
+	s := memStore(t, vfs.NewMem())
+	defer s.Close()
+	hinted := map[string][]uint16{"a": {0, 3, 3, 200}, "bb": {3, 9, 0xffff}}
+	for owner, parts := range hinted {
+		for i, p := range parts {
+			key := RecordKey(p, TableObjects, []byte("pk"), []byte(fmt.Sprintf("k%d", i)))
+			v := EncodeObject(&Object{Versions: []Version{{ID: "null", Timestamp: 1, WriteID: WriteID{1}}}})
+			if _, err := s.Serve(&Request{Op: OpMerge, For: owner, Items: []Item{{Table: TableObjects, Key: key, Value: v}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bitmap, err := s.HintedPartitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]bool{0: true, 3: true, 9: true, 200: true, 0xffff: true}
+	for p := 0; p <= 0xffff; p++ {
+		got := p/8 < len(bitmap) && bitmap[p/8]&(1<<(p%8)) != 0
+		if got != want[p] {
+			t.Fatalf("partition %d: hinted %v, want %v", p, got, want[p])
+		}
 	}
 }

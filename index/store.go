@@ -510,16 +510,16 @@ func (s *Store) HintOwners() ([]string, error) {
 	}
 }
 
-// HintedPartitions returns the partitions this node holds hints for, for
-// any owner, in order per owner. It seeks from one partition to the next
-// instead of reading every hint.
-func (s *Store) HintedPartitions() ([]uint16, error) {
+// HintedPartitions returns a bitmap of the partitions this node holds
+// hints for, for any owner: bit p%8 of byte p/8 is set for partition p
+// (OpHintedParts). It seeks from one partition to the next instead of
+// reading every hint.
+func (s *Store) HintedPartitions() ([]byte, error) {
 	owners, err := s.HintOwners()
 	if err != nil {
 		return nil, err
 	}
-	seen := map[uint16]bool{}
-	var out []uint16
+	var bitmap []byte
 	keysOnly := func([]byte) []byte { return nil }
 	for _, o := range owners {
 		pre := hintKey(o, nil)
@@ -537,18 +537,18 @@ func (s *Store) HintedPartitions() ([]uint16, error) {
 			if err != nil {
 				return nil, fmt.Errorf("hint for %s: %w", o, err)
 			}
-			if !seen[pk.Partition] {
-				seen[pk.Partition] = true
-				out = append(out, pk.Partition)
+			p := pk.Partition
+			for int(p/8) >= len(bitmap) {
+				bitmap = append(bitmap, 0)
 			}
-			if pk.Partition == 0xffff {
+			bitmap[p/8] |= 1 << (p % 8)
+			if p == 0xffff {
 				break
 			}
-			next := pk.Partition + 1
-			lo = hintKey(o, []byte{nsRecord, byte(next >> 8), byte(next)})
+			lo = hintKey(o, []byte{nsRecord, byte((p + 1) >> 8), byte(p + 1)})
 		}
 	}
-	return out, nil
+	return bitmap, nil
 }
 
 // Hints returns up to limit hints held for owner, as items keyed by their

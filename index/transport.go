@@ -170,16 +170,9 @@ func (s *Store) Serve(req *Request) (*Response, error) {
 		}
 		return out, nil
 	case OpHintedParts:
-		parts, err := s.HintedPartitions()
+		bitmap, err := s.HintedPartitions()
 		if err != nil {
 			return nil, err
-		}
-		var bitmap []byte
-		for _, p := range parts {
-			for int(p/8) >= len(bitmap) {
-				bitmap = append(bitmap, 0)
-			}
-			bitmap[p/8] |= 1 << (p % 8)
 		}
 		return &Response{Values: [][]byte{bitmap}}, nil
 	}
