@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -80,6 +81,13 @@ func TestListingReadsNoBodiesAndRepairsNothing(t *testing.T) {
 	ctx := context.Background()
 	ixs, lb := threeNodes(t)
 	b := &Bucket{Name: "b", ID: BucketID{1}, Created: 1, Shards: 2}
+	missedKey := RecordKey(ixs["n3"].partition(TableObjects, objectPK(b, "k-missed")), TableObjects, objectPK(b, "k-missed"), []byte("k-missed"))
+	// The counting transport goes in before any write: a write returns at
+	// its quorum and its third request may still be on its way.
+	ct := &countingTransport{lb: lb, watch: missedKey}
+	for _, ix := range ixs {
+		ix.cfg.Transport = ct
+	}
 	body := bytes.Repeat([]byte("x"), 64<<10)
 	for i := range 10 {
 		v := &Version{ID: "null", Timestamp: Timestamp(10 + i), WriteID: WriteID{byte(i + 1)}, Size: int64(len(body)), ETag: fmt.Sprint(i), Inline: body}
@@ -87,33 +95,20 @@ func TestListingReadsNoBodiesAndRepairsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// k-missed is written while n3 is down: the replicas now differ.
+	// k-missed is written while n3 is down: the replicas now differ. n3
+	// comes back only once the write's request to it has failed, or that
+	// late request would fill n3 in.
 	lb.set("n3", true)
 	missed := &Version{ID: "null", Timestamp: 50, WriteID: WriteID{99}, Size: int64(len(body)), ETag: "m", Inline: body}
 	if err := ixs["n1"].PutVersion(ctx, b, "k-missed", missed); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return ct.counts().refused >= 1 })
 	lb.set("n3", false)
 
-	var rangeBytes, merges int
-	lb.mu.Lock()
-	// Writes of the first keys may still reach their third owner: only
-	// merges of k-missed count.
-	missedKey := RecordKey(ixs["n3"].partition(TableObjects, objectPK(b, "k-missed")), TableObjects, objectPK(b, "k-missed"), []byte("k-missed"))
-	lb.observe = func(r *Request) {
-		for _, it := range r.Items {
-			if r.Op == OpMerge && bytes.Equal(it.Key, missedKey) {
-				merges++
-			}
-		}
-	}
-	lb.mu.Unlock()
-	countReplies := &countingTransport{lb: lb, bytes: &rangeBytes}
-	for _, ix := range ixs {
-		ix.cfg.Transport = countReplies
-	}
 	// n1 is down, so a listing through n2 reads n2 and n3, which differ.
 	lb.set("n1", true)
+	ct.reset()
 	l := ixs["n2"].ListObjects(ctx, b, "", "", 100)
 	n := 0
 	for e, ok := l.Next(); ok; e, ok = l.Next() {
@@ -125,18 +120,14 @@ func TestListingReadsNoBodiesAndRepairsNothing(t *testing.T) {
 	if err := l.Err(); err != nil || n != 11 {
 		t.Fatalf("listed %d keys (%v), want 11", n, err)
 	}
-	if rangeBytes > 16<<10 {
-		t.Fatalf("the listing moved %d bytes from the other replica for 11 keys: it carried bodies", rangeBytes)
+	if c := ct.counts(); c.rangeBytes > 16<<10 {
+		t.Fatalf("the listing moved %d bytes from the other replica for 11 keys: it carried bodies", c.rangeBytes)
 	}
 	// Read repairs go out in the background: give any a moment to land.
 	time.Sleep(200 * time.Millisecond)
 	lb.set("n1", false)
-	lb.mu.Lock()
-	got := merges
-	lb.mu.Unlock()
-	key := missedKey
-	if raw, _ := lb.stores["n3"].Get(key); got != 0 || raw != nil {
-		t.Fatalf("the listing sent %d merges and left n3 a record of %d bytes for k-missed: it repaired from records without their bodies", got, len(raw))
+	if raw, _ := lb.stores["n3"].Get(missedKey); ct.counts().merges != 0 || raw != nil {
+		t.Fatalf("the listing sent %d merges and left n3 a record of %d bytes for k-missed: it repaired from records without their bodies", ct.counts().merges, len(raw))
 	}
 	// n3 still lacks k-missed; a read of it returns the body and repairs n3
 	// with the whole record.
@@ -145,7 +136,7 @@ func TestListingReadsNoBodiesAndRepairsNothing(t *testing.T) {
 		t.Fatalf("read of k-missed after the listing: %v", err)
 	}
 	waitFor(t, func() bool {
-		raw, _ := lb.stores["n3"].Get(key)
+		raw, _ := lb.stores["n3"].Get(missedKey)
 		if raw == nil {
 			return false
 		}
@@ -155,20 +146,51 @@ func TestListingReadsNoBodiesAndRepairsNothing(t *testing.T) {
 }
 
 // countingTransport adds up the bytes of the range replies of remote
-// replicas.
+// replicas, and counts the merges of one watched key that reached n3 and
+// those refused because it was down.
 type countingTransport struct {
 	lb    *loopback
-	bytes *int
+	watch []byte
+
+	mu sync.Mutex
+	c  transportCounts
+}
+
+type transportCounts struct {
+	rangeBytes, merges, refused int
 }
 
 func (c *countingTransport) Call(ctx context.Context, node string, req *Request) (*Response, error) {
 	resp, err := c.lb.Call(ctx, node, req)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err == nil && req.Op == OpRange {
-		c.lb.mu.Lock()
 		for _, kv := range resp.Range {
-			*c.bytes += len(kv.Value)
+			c.c.rangeBytes += len(kv.Value)
 		}
-		c.lb.mu.Unlock()
+	}
+	if req.Op == OpMerge && node == "n3" {
+		for _, it := range req.Items {
+			if bytes.Equal(it.Key, c.watch) {
+				if err != nil {
+					c.c.refused++
+				} else {
+					c.c.merges++
+				}
+			}
+		}
 	}
 	return resp, err
+}
+
+func (c *countingTransport) counts() transportCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c
+}
+
+func (c *countingTransport) reset() {
+	c.mu.Lock()
+	c.c = transportCounts{}
+	c.mu.Unlock()
 }
