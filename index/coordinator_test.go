@@ -40,6 +40,7 @@ type loopback struct {
 	mu      sync.Mutex
 	stores  map[string]*Store
 	down    map[string]bool
+	refused map[string]int // requests refused because their node was down
 	observe func(*Request) // if set, sees every request sent
 }
 
@@ -47,6 +48,12 @@ func (l *loopback) Call(_ context.Context, node string, req *Request) (*Response
 	l.mu.Lock()
 	s, down := l.stores[node], l.down[node]
 	observe := l.observe
+	if down || s == nil {
+		if l.refused == nil {
+			l.refused = map[string]int{}
+		}
+		l.refused[node]++
+	}
 	l.mu.Unlock()
 	if observe != nil {
 		observe(req)
@@ -55,6 +62,17 @@ func (l *loopback) Call(_ context.Context, node string, req *Request) (*Response
 		return nil, errors.New("node down")
 	}
 	return s.Serve(req)
+}
+
+// refusals is the number of requests refused so far because node was
+// down. A write returns once its quorum answered, and its request to a
+// down owner may not have been sent yet: a test that brings the owner
+// back must first see that request refused, or the late request finds
+// the owner up and writes to it.
+func (l *loopback) refusals(node string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused[node]
 }
 
 func (l *loopback) set(node string, down bool) {
@@ -167,10 +185,12 @@ func TestDigestRead(t *testing.T) {
 
 	// n1 misses the second version; a read through it finds n2 apart.
 	lb.set("n1", true)
+	refused := lb.refusals("n1")
 	v2 := &Version{ID: "null", Timestamp: 20, WriteID: WriteID{2}, ETag: "e2"}
 	if err := ixs["n2"].PutVersion(ctx, b, "k", v2); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return lb.refusals("n1") > refused })
 	lb.set("n1", false)
 	counts()
 	o, err = ixs["n1"].GetObject(ctx, b, "k")
