@@ -95,35 +95,63 @@ func (r *Replicated) call(ctx context.Context, node, service string, body []byte
 	return r.cfg.RPC.Call(ctx, node, service, body)
 }
 
-// putOn stores the chunk on node (locally when it is this node), as a hint
-// for owner when owner is not empty.
-func (r *Replicated) putOn(ctx context.Context, node, owner string, id ID, data []byte) error {
+// putOn stores c on node (locally when it is this node), as a hint for
+// owner when owner is not empty. It does not retain c's bytes once it
+// returns.
+func (r *Replicated) putOn(ctx context.Context, node, owner string, c Chunk) error {
 	if node == r.cfg.Self {
-		if _, err := r.cfg.Local.PutID(id, data); err != nil {
-			return err
-		}
-		if owner != "" {
-			return r.addHint(owner, id)
-		}
-		return nil
+		return r.putLocal(owner, c)
 	}
+	return r.send(ctx, node, putBody(owner, c))
+}
+
+// putLocal stores c here, as a hint for owner when owner is not empty.
+func (r *Replicated) putLocal(owner string, c Chunk) error {
+	if _, err := r.cfg.Local.PutChunk(c); err != nil {
+		return err
+	}
+	if owner != "" {
+		return r.addHint(owner, c.id)
+	}
+	return nil
+}
+
+// putBody encodes a blob.put request: a copy of the chunk's bytes, which
+// the request owns from then on.
+func putBody(owner string, c Chunk) []byte { return putBodyOf(owner, c.id, c.data) }
+
+// putBodyOf encodes a blob.put request for bytes read from this node's
+// store (verified as they were read); the receiver checks them against
+// the ID before it stores them.
+func putBodyOf(owner string, id ID, data []byte) []byte {
 	body := make([]byte, 0, 1+len(owner)+len(id)+len(data))
 	body = append(body, byte(len(owner)))
 	body = append(body, owner...)
 	body = append(body, id[:]...)
-	body = append(body, data...)
+	return append(body, data...)
+}
+
+func (r *Replicated) send(ctx context.Context, node string, body []byte) error {
 	_, err := r.call(ctx, node, servicePut, body)
 	return err
 }
 
-// Put stores data, whose SHA-256 is id, on the chunk's owners and returns
-// once W of the owners of every write set (or fallbacks standing in for
-// them) have it durably.
-func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
+// Put stores c on the chunk's owners and returns once W of the owners of
+// every write set (or fallbacks standing in for them) have it durably.
+//
+// Put does not retain c's bytes once it returns, so the caller may reuse
+// its buffer at once: the writes still running after the quorum (the
+// slower owners') send a copy made before Put returns, and the write to
+// this node's own disk, which reads the caller's bytes, is waited for
+// whatever the quorum says. Returning on the quorum while that write
+// still read a buffer the caller then refilled stored other bytes under
+// the chunk's ID.
+func (r *Replicated) Put(ctx context.Context, c Chunk) error {
+	id := c.id
 	p := r.cfg.Placement()
 	sets := p.ChunkWriteSets(id)
 	if len(sets) == 1 && len(sets[0]) == 1 && sets[0][0] == r.cfg.Self {
-		_, err := r.cfg.Local.PutID(id, data)
+		_, err := r.cfg.Local.PutChunk(c)
 		return err
 	}
 	need := make([]int, len(sets))
@@ -145,7 +173,15 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 		node  string
 		err   error
 	}
-	results := make(chan result, len(owners)*2+8)
+	results := make(chan result, len(owners))
+	// finished releases the writes that outlive Put: they drop their
+	// result instead of waiting for a reader that is gone.
+	finished := make(chan struct{})
+	var local sync.WaitGroup
+	defer func() {
+		close(finished)
+		local.Wait()
+	}()
 	used := map[string]bool{}
 	var fallbacks []string
 	fbLoaded, fbNext := false, 0
@@ -163,6 +199,9 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 		}
 		return "", false
 	}
+	// One copy of the bytes serves every owner written directly; each
+	// fallback's request names its owner and gets its own.
+	var direct []byte
 	acked := map[string]bool{}
 	pending := map[string]int{}
 	outstanding := 0
@@ -174,9 +213,30 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 		if node != owner {
 			hintFor = owner
 		}
-		go func() {
-			results <- result{owner: owner, node: node, err: r.putOn(ctx, node, hintFor, id, data)}
-		}()
+		deliver := func(err error) {
+			select {
+			case results <- result{owner: owner, node: node, err: err}:
+			case <-finished:
+			}
+		}
+		if node == r.cfg.Self {
+			local.Add(1)
+			go func() {
+				defer local.Done()
+				deliver(r.putLocal(hintFor, c))
+			}()
+			return
+		}
+		var body []byte
+		if hintFor == "" {
+			if direct == nil {
+				direct = putBody("", c)
+			}
+			body = direct
+		} else {
+			body = putBody(hintFor, c)
+		}
+		go func() { deliver(r.send(ctx, node, body)) }()
 	}
 	for _, o := range owners {
 		if r.cfg.Alive(o) {
@@ -225,8 +285,8 @@ func (r *Replicated) Put(ctx context.Context, id ID, data []byte) error {
 				}
 			}
 		}
-		// The writes still in flight finish in the background into the
-		// buffered channel; they are extra copies.
+		// The writes still in flight go on after Put returns, as extra
+		// copies.
 		if fin, err := done(); fin {
 			return err
 		}
@@ -273,11 +333,13 @@ func (r *Replicated) Get(ctx context.Context, id ID, buf []byte) ([]byte, error)
 		// 1,938-1,974 without). Bytes about to be written to another
 		// store are checked against the id first: a store takes the id it
 		// is given on trust and records its checksum from those bytes.
-		if err == nil && len(missing) > 0 && Sum(got) != id {
-			err = ErrCorrupt
+		if err == nil && len(missing) > 0 {
+			var c Chunk
+			if c, err = Check(id, got); err == nil {
+				r.repair(c, missing)
+			}
 		}
 		if err == nil {
-			r.repair(id, got, missing)
 			return got, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", node, err))
@@ -288,16 +350,19 @@ func (r *Replicated) Get(ctx context.Context, id ID, buf []byte) ([]byte, error)
 	return nil, fmt.Errorf("get chunk %s: %w: %w", id, ErrNotFound, errors.Join(errs...))
 }
 
-// repair writes a good copy to owners that lacked one.
-func (r *Replicated) repair(id ID, data []byte, owners []string) {
+// repair writes a good copy to owners that lacked one, in the
+// background, from a copy of c's bytes: the caller's are returned to the
+// client.
+func (r *Replicated) repair(c Chunk, owners []string) {
 	if len(owners) == 0 {
 		return
 	}
-	data = slices.Clone(data)
+	c.data = slices.Clone(c.data)
+	id := c.id
 	go func() {
 		ctx := context.Background()
 		for _, o := range owners {
-			if err := r.putOn(ctx, o, "", id, data); err != nil {
+			if err := r.putOn(ctx, o, "", c); err != nil {
 				r.cfg.Logger.Warn("chunk repair failed", "chunk", id.String(), "node", o, "err", err)
 				continue
 			}
@@ -333,19 +398,11 @@ func (r *Replicated) servePut(_ context.Context, _ string, body []byte) ([]byte,
 	owner := string(body[1 : 1+int(body[0])])
 	var id ID
 	copy(id[:], body[1+int(body[0]):])
-	data := body[1+int(body[0])+len(id):]
-	if Sum(data) != id {
-		return nil, fmt.Errorf("blob.put %s: %w", id, ErrCorrupt)
+	c, err := Check(id, body[1+int(body[0])+len(id):])
+	if err != nil {
+		return nil, fmt.Errorf("blob.put: %w", err)
 	}
-	if _, err := r.cfg.Local.PutID(id, data); err != nil {
-		return nil, err
-	}
-	if owner != "" {
-		if err := r.addHint(owner, id); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
+	return nil, r.putLocal(owner, c)
 }
 
 func (r *Replicated) serveGet(_ context.Context, _ string, body []byte) ([]byte, error) {
@@ -427,7 +484,7 @@ func (r *Replicated) Handoff(ctx context.Context) (int, error) {
 			}
 			data, err := r.cfg.Local.Get(id, nil)
 			if err == nil {
-				err = r.putOn(ctx, owner, "", id, data)
+				err = r.send(ctx, owner, putBodyOf("", id, data))
 			}
 			if err != nil {
 				r.cfg.Logger.Debug("chunk handoff failed", "owner", owner, "chunk", id.String(), "err", err)
@@ -502,7 +559,7 @@ func (r *Replicated) ensureOn(ctx context.Context, node string, id ID) error {
 	if err != nil {
 		return err
 	}
-	return r.putOn(ctx, node, "", id, data)
+	return r.send(ctx, node, putBodyOf("", id, data))
 }
 
 // DropUnowned deletes the local chunks of partitions this node owns in no

@@ -82,14 +82,15 @@ func (r *Replicated) repairLocal(ctx context.Context, id ID) error {
 		}
 		tried[node] = true
 		data, err := r.call(ctx, node, serviceGet, id[:])
-		if err == nil && Sum(data) != id {
-			err = ErrCorrupt
+		var c Chunk
+		if err == nil {
+			c, err = Check(id, data)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", node, err))
 			continue
 		}
-		_, err = r.cfg.Local.PutID(id, data)
+		_, err = r.cfg.Local.PutChunk(c)
 		return err
 	}
 	return fmt.Errorf("no good copy of %s: %w", id, errors.Join(errs...))

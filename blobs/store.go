@@ -100,39 +100,103 @@ func (s *Store) lock(id ID) *sync.Mutex { return &s.stripes[id[31]] }
 // whether the chunk was already present (in which case nothing was
 // written). When Put returns nil the chunk is durable.
 func (s *Store) Put(data []byte) (ID, bool, error) {
-	id := Sum(data)
-	existed, err := s.PutID(id, data)
-	return id, existed, err
+	c := Seal(data)
+	existed, err := s.PutChunk(c)
+	return c.id, existed, err
 }
 
-// PutID stores data, whose SHA-256 the caller has computed as id.
-func (s *Store) PutID(id ID, data []byte) (existed bool, err error) {
-	if len(data) > MaxChunkBytes {
-		return false, fmt.Errorf("put chunk %s: %d bytes over the %d limit", id, len(data), MaxChunkBytes)
+// PutChunk stores c under its ID. A file already there counts only if it
+// holds c's bytes; one that does not (damaged, or written wrong) is moved
+// to quarantine and written anew. It reports whether a good copy was
+// already present. The bytes written are checked against c's fast
+// checksum after the write, so bytes changed under it (a buffer reused
+// while the write still read it) fail with ErrCorrupt instead of being
+// stored under an ID they do not hash to.
+func (s *Store) PutChunk(c Chunk) (existed bool, err error) {
+	if len(c.data) > MaxChunkBytes {
+		return false, fmt.Errorf("put chunk %s: %d bytes over the %d limit", c.id, len(c.data), MaxChunkBytes)
 	}
-	m := s.lock(id)
+	m := s.lock(c.id)
 	m.Lock()
 	defer m.Unlock()
-	p := s.path(id)
-	if st, err := os.Stat(p); err == nil && st.Size() == int64(len(data)) {
+	p := s.path(c.id)
+	switch good, err := s.holds(p, c); {
+	case good:
 		// Refresh the modification time: garbage collection spares chunks
 		// touched within its grace period, and this chunk just gained a
 		// writer.
 		now := s.now()
 		if err := os.Chtimes(p, now, now); err != nil {
-			return false, fmt.Errorf("put chunk %s: touch: %w", id, err)
+			return false, fmt.Errorf("put chunk %s: touch: %w", c.id, err)
 		}
 		return true, nil
+	case errors.Is(err, ErrCorrupt):
+		if err := s.quarantineLocked(c.id); err != nil {
+			return false, fmt.Errorf("put chunk %s: %w", c.id, err)
+		}
+	case err != nil:
+		return false, fmt.Errorf("put chunk %s: %w", c.id, err)
 	}
-	if err := s.writeFile(p, data); err != nil {
-		return false, fmt.Errorf("put chunk %s: %w", id, err)
+	if err := s.writeFile(p, c); err != nil {
+		return false, fmt.Errorf("put chunk %s: %w", c.id, err)
 	}
 	return false, nil
 }
 
-// writeFile writes data to a temporary file, fsyncs it, renames it to p and
-// fsyncs p's directory.
-func (s *Store) writeFile(p string, data []byte) error {
+// holds reports whether the file at p holds c's bytes: false with no
+// error when there is no file, ErrCorrupt when the file holds other
+// bytes. The file is read whole: its size alone (what a present chunk
+// once had to show) says nothing of its bytes.
+func (s *Store) holds(p string, c Chunk) (bool, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if st.Size() != int64(len(c.data)) {
+		return false, fmt.Errorf("%d bytes on disk, want %d: %w", st.Size(), len(c.data), ErrCorrupt)
+	}
+	sum, hasSum := readSum(f)
+	if hasSum && sum != c.sum {
+		return false, fmt.Errorf("checksum %x on disk, want %x: %w", sum, c.sum, ErrCorrupt)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	if hasSum {
+		var x xxhash.Digest
+		x.Reset()
+		if _, err := io.CopyBuffer(&x, f, *bp); err != nil {
+			return false, err
+		}
+		if x.Sum64() != c.sum {
+			return false, fmt.Errorf("bytes on disk do not match their checksum: %w", ErrCorrupt)
+		}
+		return true, nil
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, *bp); err != nil {
+		return false, err
+	}
+	if ID(h.Sum(nil)) != c.id {
+		return false, fmt.Errorf("bytes on disk do not hash to the name: %w", ErrCorrupt)
+	}
+	return true, nil
+}
+
+// copyBufs holds the buffers holds reads a file through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// writeFile writes c to a temporary file, checks that the bytes written
+// were c's, fsyncs the file, renames it to p and fsyncs p's directory.
+func (s *Store) writeFile(p string, c Chunk) error {
+	data := c.data
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(s.dir, "tmp", hex.EncodeToString(rnd[:]))
@@ -141,7 +205,12 @@ func (s *Store) writeFile(p string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil && !s.noSums.Load() && !writeSum(f, fastSum(data)) {
+	if err == nil && fastSum(data) != c.sum {
+		// The write is over: whatever the buffer holds now, the file
+		// holds no more than that, and it is not c.
+		err = fmt.Errorf("the bytes changed while they were written: %w", ErrCorrupt)
+	}
+	if err == nil && !s.noSums.Load() && !writeSum(f, c.sum) {
 		s.noSums.Store(true)
 	}
 	if err == nil {
@@ -212,7 +281,7 @@ func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 	}
 	size := st.Size()
 	if size > MaxChunkBytes {
-		return nil, s.quarantine(id, fmt.Errorf("get chunk %s: %d bytes: %w", id, size, ErrCorrupt))
+		return nil, s.quarantine(id, st, fmt.Errorf("get chunk %s: %d bytes: %w", id, size, ErrCorrupt))
 	}
 	if int64(cap(buf)) < size {
 		buf = make([]byte, size)
@@ -232,7 +301,7 @@ func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 	// before checksums), so the next read is fast. Best effort: without it
 	// reads stay correct, only slower.
 	if Sum(buf) != id {
-		return nil, s.quarantine(id, fmt.Errorf("get chunk %s: %w", id, ErrCorrupt))
+		return nil, s.quarantine(id, st, fmt.Errorf("get chunk %s: %w", id, ErrCorrupt))
 	}
 	if !s.noSums.Load() && (!hasSum || fast != sum) && !writeSum(f, fast) {
 		s.noSums.Store(true)
@@ -240,15 +309,28 @@ func (s *Store) get(id ID, buf []byte, full bool) ([]byte, error) {
 	return buf, nil
 }
 
-func (s *Store) quarantine(id ID, cause error) error {
+// quarantine moves aside the file read, found bad, as read: a writer may
+// have put a good copy in its place since.
+func (s *Store) quarantine(id ID, read fs.FileInfo, cause error) error {
 	m := s.lock(id)
 	m.Lock()
 	defer m.Unlock()
-	dst := filepath.Join(s.dir, "quarantine", fmt.Sprintf("%s.%d", id, s.now().UnixNano()))
-	if err := os.Rename(s.path(id), dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w (quarantine failed: %v)", cause, err)
+	if now, err := os.Stat(s.path(id)); err != nil || !os.SameFile(now, read) {
+		return cause
+	}
+	if err := s.quarantineLocked(id); err != nil {
+		return fmt.Errorf("%w (%v)", cause, err)
 	}
 	return cause
+}
+
+// quarantineLocked moves chunk id's file aside; the caller holds its lock.
+func (s *Store) quarantineLocked(id ID) error {
+	dst := filepath.Join(s.dir, "quarantine", fmt.Sprintf("%s.%d", id, s.now().UnixNano()))
+	if err := os.Rename(s.path(id), dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("quarantine failed: %w", err)
+	}
+	return nil
 }
 
 // Has reports whether chunk id is present (without verifying it).

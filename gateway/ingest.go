@@ -196,11 +196,10 @@ func (w *chunkWriter) submit(buf *[]byte, n int) {
 			<-w.sem
 			w.wg.Done()
 		}()
-		data := (*buf)[:n]
-		id := blobs.Sum(data)
-		err := w.store(id, data)
+		c := blobs.Seal((*buf)[:n])
+		err := w.store(c)
 		w.mu.Lock()
-		w.chunks[i].ID = index.BlobID(id)
+		w.chunks[i].ID = index.BlobID(c.ID())
 		if err != nil && w.err == nil {
 			w.err = err
 		}
@@ -208,14 +207,18 @@ func (w *chunkWriter) submit(buf *[]byte, n int) {
 	}()
 }
 
-func (w *chunkWriter) store(id blobs.ID, data []byte) error {
+// store records the reference, then stores the chunk. The buffer goes
+// back to the pool when store returns, so nothing below may hold it past
+// that (Chunks.Put's contract).
+func (w *chunkWriter) store(c blobs.Chunk) error {
+	id := c.ID()
 	ref := w.holder
 	ref.Created = w.s.cfg.Index.Clock().Now()
 	rec := index.Record{Table: index.TableRefs, PK: id[:], SK: ref.WriteID[:], Value: index.EncodeRef(&ref)}
 	if err := w.s.cfg.Index.Put(w.ctx, rec); err != nil {
 		return err
 	}
-	return w.s.cfg.Chunks.Put(w.ctx, id, data)
+	return w.s.cfg.Chunks.Put(w.ctx, c)
 }
 
 func (w *chunkWriter) wait() error {

@@ -64,8 +64,9 @@ type Config struct {
 
 // Chunks is what the gateway needs of the chunk store.
 type Chunks interface {
-	// Put stores data, whose SHA-256 is id, durably (on a write quorum).
-	Put(ctx context.Context, id blobs.ID, data []byte) error
+	// Put stores c durably (on a write quorum). It must not read c's bytes
+	// after it returns: the gateway reuses the buffer at once.
+	Put(ctx context.Context, c blobs.Chunk) error
 	// Get returns the verified bytes of chunk id, using buf if it fits.
 	Get(ctx context.Context, id blobs.ID, buf []byte) ([]byte, error)
 	// Has reports whether chunk id is stored.

@@ -69,7 +69,7 @@ func (f *fixture) storeChunk(t *testing.T, data string, holder index.Ref) index.
 	if err := f.ix.PutRefs(context.Background(), id, &holder); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.bs.PutID(blobs.ID(id), []byte(data)); err != nil {
+	if _, err := f.bs.PutChunk(blobs.Seal([]byte(data))); err != nil {
 		t.Fatal(err)
 	}
 	return id
