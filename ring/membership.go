@@ -31,13 +31,23 @@ import (
 type Membership struct {
 	cfg MembershipConfig
 
+	// deliverMu orders the calls of OnChange: each delivery holds it
+	// while it reads the newest view and hands it over, so a view read
+	// earlier is never handed over after one read later. It is taken
+	// before mu, never while holding it.
+	deliverMu sync.Mutex
+	delivered *View // the view OnChange was last called with; deliverMu
+
 	mu       sync.Mutex // guards the following fields
 	ml       *memberlist.Memberlist
 	current  *ClusterLayout
 	trackers *Trackers
-	view     *View
-	alive    map[string]bool
-	addrs    map[string]NodeMeta
+	// view is derived from current and trackers and replaced only when
+	// the placement changes; viewOf is the layout it was derived from.
+	view   *View
+	viewOf *ClusterLayout
+	alive  map[string]bool
+	addrs  map[string]NodeMeta
 	// changedAt is when the current layout was adopted and readAt when the
 	// read version last moved; acknowledgements wait SettleDelay past them.
 	changedAt, readAt time.Time
@@ -106,7 +116,14 @@ type MembershipConfig struct {
 	Peers     []string
 	SavePeers func([]string) error
 	// OnChange is called with each new placement view: a new layout, or a
-	// step of a data move.
+	// step of a data move. Calls never overlap and come in the order the
+	// views were adopted: a view is never followed by an older one, and
+	// views adopted in quick succession may be passed over for the newest.
+	// StartMembership returns only after OnChange has had the view the
+	// node starts with. It runs on whichever goroutine changed the view
+	// (gossip's among them), so it must be quick, and it must not call the
+	// Membership's methods that change the layout or the trackers (Remove,
+	// Skip, MarkSynced): they wait for it.
 	OnChange func(*View)
 	// SettleDelay is how long after a change this node waits before
 	// acknowledging it (so its requests started under the old view have
@@ -247,6 +264,10 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		}
 	}
 	m.ensureMember()
+	// The layout may have been adopted on one of gossip's goroutines, whose
+	// OnChange call may still be under way: callers use the placement as
+	// soon as this returns.
+	m.deliver()
 	go m.tickLoop()
 	return m, nil
 }
@@ -417,19 +438,47 @@ func (m *Membership) computeViewLocked() (*View, error) {
 	return v, nil
 }
 
-// refreshLocked recomputes the view and reports whether it changed.
+// refreshLocked recomputes the view and reports whether it changed. An
+// unchanged view keeps its identity, which is how deliver tells that
+// OnChange has it already.
 func (m *Membership) refreshLocked() (*View, bool, error) {
 	v, err := m.computeViewLocked()
 	if err != nil {
 		return nil, false, err
 	}
 	old := m.view
-	m.view = v
-	changed := old == nil || old.Read.Version() != v.Read.Version() || len(old.Active) != len(v.Active) || old.Current.Version() != v.Current.Version()
-	if changed && (old == nil || old.Read.Version() != v.Read.Version()) {
+	// A layout of the same version can replace another (concurrent
+	// changes resolve by hash), so the layout itself is compared too.
+	changed := old == nil || m.viewOf != m.current || old.Read.Version() != v.Read.Version() || len(old.Active) != len(v.Active) || old.Current.Version() != v.Current.Version()
+	if !changed {
+		return old, false, nil
+	}
+	if old == nil || old.Read.Version() != v.Read.Version() {
 		m.readAt = time.Now()
 	}
-	return v, changed, nil
+	m.view, m.viewOf = v, m.current
+	return v, true, nil
+}
+
+// deliver calls OnChange with the newest view unless it had that one
+// last. Every change of the view is followed by a deliver from the
+// goroutine that made it; when several race, the one that takes
+// deliverMu last hands over the newest view, and the others hand over
+// a view no older than the one before.
+func (m *Membership) deliver() {
+	if m.cfg.OnChange == nil {
+		return
+	}
+	m.deliverMu.Lock()
+	defer m.deliverMu.Unlock()
+	m.mu.Lock()
+	v := m.view
+	m.mu.Unlock()
+	if v == nil || v == m.delivered {
+		return
+	}
+	m.delivered = v
+	m.cfg.OnChange(v)
 }
 
 // Alive reports whether node is reachable as far as gossip knows.
@@ -484,9 +533,7 @@ func (m *Membership) adopt(l *ClusterLayout, announce bool) error {
 		return err
 	}
 	m.cfg.Logger.Info("layout adopted", "version", l.Layout.Version, "members", len(l.Layout.Members), "active_versions", len(v.Active))
-	if m.cfg.OnChange != nil {
-		m.cfg.OnChange(v)
-	}
+	m.deliver()
 	if announce {
 		// Not from the caller's goroutine: adopt runs inside memberlist's
 		// callbacks, which must not block on dialing other nodes.
@@ -672,9 +719,9 @@ func (m *Membership) mergeTrackers(t *Trackers, announce bool) {
 		m.cfg.Logger.Error("placement view", "err", err)
 		return
 	}
-	if changed && m.cfg.OnChange != nil {
+	if changed {
 		m.cfg.Logger.Info("placement view changed", "read_version", v.Read.Version(), "active_versions", len(v.Active))
-		m.cfg.OnChange(v)
+		m.deliver()
 	}
 	if announce {
 		go m.announce()
