@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,25 @@ type testNode struct {
 	addr  string
 	mu    sync.Mutex
 	saved *ClusterLayout
+	// views are the views OnChange was called with, in that order.
+	views []*View
+}
+
+// lastView is the view OnChange was last called with.
+func (n *testNode) lastView() *View {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.views) == 0 {
+		return nil
+	}
+	return n.views[len(n.views)-1]
+}
+
+// delivered returns a copy of the views OnChange was called with.
+func (n *testNode) delivered() []*View {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.views)
 }
 
 func startNode(t *testing.T, id string, secret string, join ...string) (*testNode, error) {
@@ -51,19 +71,46 @@ func startNode(t *testing.T, id string, secret string, join ...string) (*testNod
 // startNodeAt starts a node on gossip address addr; expect is its
 // BootstrapExpect.
 func startNodeAt(t *testing.T, addr string, expect int, id string, secret string, join ...string) (*testNode, error) {
+	return startNodeSlow(t, addr, expect, nil, id, secret, join...)
+}
+
+// startNodeSlow is startNodeAt with an OnChange that first sleeps for
+// pause() (nil: not at all), as a server's does while it builds its
+// placements: the time a caller that does not wait for OnChange races
+// with.
+func startNodeSlow(t *testing.T, addr string, expect int, pause func() time.Duration, id string, secret string, join ...string) (*testNode, error) {
 	n := &testNode{addr: addr}
 	m, err := StartMembership(MembershipConfig{
 		Self: NodeID(id), Member: Member{ID: NodeID(id), Zone: "z" + id, Weight: uint32(len(id)), Addr: "rpc-" + id},
 		GossipAddr: n.addr, Join: join, Secret: []byte(secret), Partitions: 16, Replicas: 3, BootstrapExpect: expect,
 		SettleDelay: 200 * time.Millisecond,
 		Save:        func(l *ClusterLayout) error { n.mu.Lock(); n.saved = l; n.mu.Unlock(); return nil },
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
+		OnChange: func(v *View) {
+			if pause != nil {
+				time.Sleep(pause())
+			}
+			n.mu.Lock()
+			n.views = append(n.views, v)
+			n.mu.Unlock()
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Fast: true,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.m = m
-	t.Cleanup(func() { _ = m.ml.Shutdown() })
+	t.Cleanup(func() {
+		// Stops the tick loop too: tests that start many nodes would
+		// otherwise keep every earlier one ticking.
+		m.mu.Lock()
+		select {
+		case <-m.stop:
+		default:
+			close(m.stop)
+		}
+		m.mu.Unlock()
+		_ = m.ml.Shutdown()
+	})
 	return n, nil
 }
 
