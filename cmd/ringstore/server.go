@@ -345,6 +345,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		}
 		current.Store(newPlacements(&ring.View{Active: []*ring.Ring{rg}, Read: rg, Current: rg}))
 	}
+	if current.Load() == nil {
+		// StartMembership returns only after OnChange had a view: a missing
+		// one is a bug to report, not a nil to dereference.
+		return errors.New("membership started without a placement")
+	}
 	layout := current.Load().view.Current.Layout()
 
 	clock := index.NewClock(nil)
