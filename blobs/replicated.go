@@ -57,6 +57,9 @@ type ReplicatedConfig struct {
 type Replicated struct {
 	cfg ReplicatedConfig
 	mu  sync.Mutex // guards hint file creation against handoff's removal
+	// unavailable holds the chunks chunk anti-entropy found on no other
+	// node, until they are due to be asked for again.
+	unavailable retrySet
 }
 
 // NewReplicated returns the replicated store and registers its RPC

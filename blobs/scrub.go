@@ -69,6 +69,15 @@ func (r *Replicated) Scrub(ctx context.Context, bytesPerSecond float64, st *Scru
 // repairLocal fetches a good copy of id from another owner (or fallback)
 // and stores it here.
 func (r *Replicated) repairLocal(ctx context.Context, id ID) error {
+	_, err := r.fetchLocal(ctx, id)
+	return err
+}
+
+// fetch returns a good copy of id from another node: the owners of every
+// active layout version, then the fallbacks (which may hold it as a hint),
+// each copy checked against the id. Nodes known down are not asked: a
+// call to one waits for its timeout.
+func (r *Replicated) fetch(ctx context.Context, id ID) (Chunk, error) {
 	p := r.cfg.Placement()
 	var errs []error
 	candidates := append(append([]string{}, p.ChunkOwners(id)...), p.ChunkFallbacks(id)...)
@@ -77,7 +86,7 @@ func (r *Replicated) repairLocal(ctx context.Context, id ID) error {
 	}
 	tried := map[string]bool{r.cfg.Self: true}
 	for _, node := range candidates {
-		if tried[node] {
+		if tried[node] || !r.cfg.Alive(node) {
 			continue
 		}
 		tried[node] = true
@@ -90,8 +99,7 @@ func (r *Replicated) repairLocal(ctx context.Context, id ID) error {
 			errs = append(errs, fmt.Errorf("%s: %w", node, err))
 			continue
 		}
-		_, err = r.cfg.Local.PutChunk(c)
-		return err
+		return c, nil
 	}
-	return fmt.Errorf("no good copy of %s: %w", id, errors.Join(errs...))
+	return Chunk{}, fmt.Errorf("chunk %s: %w: %w", id, errNoCopy, errors.Join(errs...))
 }

@@ -461,6 +461,8 @@ func TestServerRefusesBadSettings(t *testing.T) {
 		{"--bootstrap-expect", "3"},
 		{"--index-memory", "1MiB"},
 		{"--index-memory", "1TiB"},
+		{"--chunk-repair-interval", "-1s"},
+		{"--chunk-repair-rate", "0"},
 	} {
 		data := t.TempDir()
 		out, err := exec.Command(serverBin, "server", "--data", data, "--s3-addr", "127.0.0.1:0", tc.flag, tc.value).CombinedOutput()

@@ -33,6 +33,19 @@ type clusterStatus struct {
 	HintOwners     []string       `json:"hint_owners"`
 	AntiEntropy    aeStatus       `json:"anti_entropy"`
 	Scrub          scrubStatus    `json:"scrub"`
+	ChunkRepair    chunkRepair    `json:"chunk_anti_entropy"`
+}
+
+// chunkRepair is the progress of chunk anti-entropy (blobs.RepairStats).
+type chunkRepair struct {
+	Passes       int64  `json:"passes"`
+	LastPass     string `json:"last_pass,omitempty"`
+	LastMissing  int64  `json:"last_missing"`
+	Checked      int64  `json:"checked"`
+	Missing      int64  `json:"missing"`
+	Fetched      int64  `json:"fetched"`
+	FetchedBytes int64  `json:"fetched_bytes"`
+	Unavailable  int64  `json:"unavailable"`
 }
 
 type scrubStatus struct {
@@ -67,7 +80,7 @@ type memberStatus struct {
 	Leaving    bool   `json:"leaving,omitempty"`
 }
 
-func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.Replicated, scrub *scrubStats) {
+func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, scrub *scrubStats, chunkAE *blobs.RepairStats) {
 	mux.Handle("admin.status", func(context.Context, string, []byte) ([]byte, error) {
 		cur := m.Current()
 		if cur == nil {
@@ -117,6 +130,14 @@ func registerAdmin(mux *rpc.Mux, m *ring.Membership, ix *index.Index, _ *blobs.R
 			Passes: scrub.records.Passes.Load(), Records: scrub.records.Records.Load(), DamagedPartitions: scrub.records.Corrupt.Load(),
 			RepairedPartitions: scrub.records.Repaired.Load(), Chunks: scrub.chunks.Chunks.Load(), CorruptChunks: scrub.chunks.Corrupt.Load(),
 			RepairedChunks: scrub.chunks.Repaired.Load(),
+		}
+		st.ChunkRepair = chunkRepair{
+			Passes: chunkAE.Passes.Load(), LastMissing: chunkAE.LastMissing.Load(), Checked: chunkAE.Checked.Load(),
+			Missing: chunkAE.Missing.Load(), Fetched: chunkAE.Fetched.Load(), FetchedBytes: chunkAE.FetchedBytes.Load(),
+			Unavailable: chunkAE.Unavailable.Load(),
+		}
+		if ns := chunkAE.LastPassUnixNano.Load(); ns > 0 {
+			st.ChunkRepair.LastPass = time.Unix(0, ns).UTC().Format(time.RFC3339)
 		}
 		return json.Marshal(st)
 	})
@@ -226,6 +247,9 @@ func adminCmd() *cobra.Command {
 			ae := st.AntiEntropy
 			fmt.Printf("anti-entropy: %d rounds (last %s, %.3fs, %d bytes), %d partition comparisons, %d differing, %d records pulled, %d pushed\n",
 				ae.Rounds, ae.LastRound, ae.LastRoundSeconds, ae.LastRoundBytes, ae.PartitionsCompared, ae.PartitionsDiffering, ae.RecordsPulled, ae.RecordsPushed)
+			cr := st.ChunkRepair
+			fmt.Printf("chunk anti-entropy: %d passes (last %s, %d missing), %d chunks checked, %d missing, %d fetched (%d bytes), %d on no other node\n",
+				cr.Passes, cr.LastPass, cr.LastMissing, cr.Checked, cr.Missing, cr.Fetched, cr.FetchedBytes, cr.Unavailable)
 			return nil
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
 	"github.com/ringstore/ringstore/internal/rpc"
 )
@@ -97,7 +98,7 @@ func (c rpcCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, syncDelay func() time.Duration, rpcStats ...*rpc.Stats) http.Handler {
+func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, chunkAE *blobs.RepairStats, syncDelay func() time.Duration, rpcStats ...*rpc.Stats) http.Handler {
 	reg := prometheus.NewRegistry()
 	if len(rpcStats) > 0 {
 		reg.MustRegister(rpcCollector(rpcStats))
@@ -125,6 +126,13 @@ func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCo
 	counter("read_repair_records_total", "Records sent to stale replicas by read repair.", func() float64 { return float64(repairs.records.Load()) })
 	counter("read_digest_misses_total", "Record reads read again in full because the replicas' digests disagreed or one failed.", func() float64 { return float64(repairs.digestMisses.Load()) })
 	counter("chunk_repairs_total", "Chunk copies rewritten on owners found without a good copy.", func() float64 { return float64(repairs.chunks.Load()) })
+	counter("chunk_antientropy_passes_total", "Passes of chunk anti-entropy over the chunks this node should hold.", func() float64 { return float64(chunkAE.Passes.Load()) })
+	counter("chunk_antientropy_checked_total", "Chunks chunk anti-entropy looked for on this node's disk.", func() float64 { return float64(chunkAE.Checked.Load()) })
+	counter("chunk_antientropy_missing_total", "Chunks chunk anti-entropy found missing on this node.", func() float64 { return float64(chunkAE.Missing.Load()) })
+	counter("chunk_antientropy_fetched_total", "Missing chunks copied here from another node.", func() float64 { return float64(chunkAE.Fetched.Load()) })
+	counter("chunk_antientropy_fetched_bytes_total", "Bytes of the missing chunks copied here from another node.", func() float64 { return float64(chunkAE.FetchedBytes.Load()) })
+	counter("chunk_antientropy_unavailable_total", "Missing chunks no other node could give.", func() float64 { return float64(chunkAE.Unavailable.Load()) })
+	gauge("chunk_antientropy_last_pass_missing", "Chunks the last finished chunk anti-entropy pass found missing on this node.", func() float64 { return float64(chunkAE.LastMissing.Load()) })
 	counter("scrub_chunks_total", "Chunks read and verified by scrub.", func() float64 { return float64(scrub.chunks.Chunks.Load()) })
 	counter("scrub_chunks_corrupt_total", "Chunks scrub found corrupt.", func() float64 { return float64(scrub.chunks.Corrupt.Load()) })
 	counter("scrub_chunks_repaired_total", "Corrupt chunks scrub rewrote from another owner.", func() float64 { return float64(scrub.chunks.Repaired.Load()) })

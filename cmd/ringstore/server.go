@@ -53,6 +53,8 @@ type serverOptions struct {
 	nodeID                                  string
 	chunkSize                               string
 	scrubBytesRate, scrubRecordsRate        float64
+	chunkRepairInterval                     time.Duration
+	chunkRepairRate                         float64
 	walSyncDelay                            time.Duration
 	rpcWriteTimeout                         time.Duration
 	bootstrapExpect                         int
@@ -131,6 +133,8 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.scrubInterval, "scrub-interval", envDuration("RINGSTORE_SCRUB_INTERVAL", 24*time.Hour), "time between the starts of scrub passes over every chunk and record [RINGSTORE_SCRUB_INTERVAL]")
 	f.Float64Var(&o.scrubBytesRate, "scrub-bytes-rate", envFloat("RINGSTORE_SCRUB_BYTES_RATE", 32<<20), "chunk bytes per second scrub may read [RINGSTORE_SCRUB_BYTES_RATE]")
 	f.Float64Var(&o.scrubRecordsRate, "scrub-records-rate", envFloat("RINGSTORE_SCRUB_RECORDS_RATE", 20000), "index records per second scrub may read [RINGSTORE_SCRUB_RECORDS_RATE]")
+	f.DurationVar(&o.chunkRepairInterval, "chunk-repair-interval", envDuration("RINGSTORE_CHUNK_REPAIR_INTERVAL", 10*time.Minute), "time between passes of chunk anti-entropy, which fetches the chunks this node should hold and lacks from the other owners; a pass that found some missing is followed by another within seconds [RINGSTORE_CHUNK_REPAIR_INTERVAL]")
+	f.Float64Var(&o.chunkRepairRate, "chunk-repair-rate", envFloat("RINGSTORE_CHUNK_REPAIR_RATE", 64<<20), "chunk bytes per second chunk anti-entropy may fetch [RINGSTORE_CHUNK_REPAIR_RATE]")
 	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
 	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it, 0 to 10ms; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
 	f.DurationVar(&o.rpcWriteTimeout, "rpc-write-timeout", envDuration("RINGSTORE_RPC_WRITE_TIMEOUT", 10*time.Second), "how long a connection to another node may take no writes before it is closed and its requests fail; a link must move 256 KiB in half of it [RINGSTORE_RPC_WRITE_TIMEOUT]")
@@ -218,6 +222,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// pause) would lose its connections and every request on them.
 	if o.rpcWriteTimeout < time.Second {
 		return fmt.Errorf("--rpc-write-timeout %v: want at least 1s", o.rpcWriteTimeout)
+	}
+	if o.chunkRepairInterval < 0 {
+		return fmt.Errorf("--chunk-repair-interval %v: want a duration, or 0 to turn chunk anti-entropy off", o.chunkRepairInterval)
+	}
+	if o.chunkRepairRate <= 0 {
+		return fmt.Errorf("--chunk-repair-rate %v: want bytes per second above 0", o.chunkRepairRate)
 	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
@@ -430,13 +440,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return ln.Addr().String(), nil
 	}
 	scrub := &scrubStats{}
+	chunkAE := &blobs.RepairStats{}
 	var rpcStats []*rpc.Stats
 	if cluster {
 		rpcStats = []*rpc.Stats{&stream.Stats, &transport.Stats}
 	}
-	metrics := metricsHandler(ix, requests, repairs, scrub, syncDelay, rpcStats...)
+	metrics := metricsHandler(ix, requests, repairs, scrub, chunkAE, syncDelay, rpcStats...)
 	if cluster {
-		registerAdmin(mux, membership, ix, chunks, scrub)
+		registerAdmin(mux, membership, ix, scrub, chunkAE)
 		rpcMux := http.NewServeMux()
 		rpcMux.Handle("/rpc/", transport)
 		rpcMux.Handle("/metrics", metrics)
@@ -486,6 +497,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 		go func() {
 			defer wg.Done()
 			ix.AntiEntropy(ctx, o.aeInterval, o.aeRate)
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runChunkRepair(ctx, o, ix, chunks, chunkAE, log)
 		}()
 		wg.Add(1)
 		go func() {
@@ -587,6 +603,49 @@ func runScrub(ctx context.Context, o serverOptions, ix *index.Index, chunks *blo
 		}
 		log.Info("scrub pass done", "records", st.records.Records.Load(), "damaged_partitions", st.records.Corrupt.Load(),
 			"chunks", st.chunks.Chunks.Load(), "corrupt_chunks", st.chunks.Corrupt.Load(), "repaired_chunks", st.chunks.Repaired.Load())
+	}
+}
+
+// runChunkRepair runs chunk anti-entropy: passes over the chunks this node
+// should hold, fetching those it lacks from the other owners. A pass that
+// fetched chunks, or that follows records pulled in by record
+// anti-entropy, is followed by another within seconds: a node refilling a
+// lost disk gets its references back over many anti-entropy rounds, and
+// each round names more chunks to fetch. Otherwise passes are
+// --chunk-repair-interval apart, since each reads every reference the
+// node holds.
+func runChunkRepair(ctx context.Context, o serverOptions, ix *index.Index, chunks *blobs.Replicated, st *blobs.RepairStats, log *slog.Logger) {
+	if o.chunkRepairInterval <= 0 {
+		return
+	}
+	// A reference younger than this may belong to a write whose chunk is
+	// still on its way: not worth a fetch yet.
+	const settle = 10 * time.Second
+	// A chunk no node could give is asked for again after this.
+	retry := max(10*o.chunkRepairInterval, time.Hour)
+	owned := func(fn func(blobs.ID) bool) error {
+		before := index.MakeTimestamp(time.Now().Add(-settle), 0)
+		return ix.OwnedChunks(ctx, before, func(id index.BlobID) bool { return fn(blobs.ID(id)) })
+	}
+	const soon = 5 * time.Second
+	next := min(o.chunkRepairInterval, soon)
+	pulled := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
+		}
+		before := ix.AEStats().RecordsPulled.Load()
+		pass, err := chunks.RepairMissing(ctx, owned, o.chunkRepairRate, retry, st)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("chunk anti-entropy", "err", err)
+		}
+		next = o.chunkRepairInterval
+		if pass.Fetched > 0 || err != nil || before != pulled || ix.AEStats().RecordsPulled.Load() != before {
+			next = min(next, soon)
+		}
+		pulled = before
 	}
 }
 
