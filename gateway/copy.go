@@ -169,7 +169,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 			v.Checksum = index.Checksum{Algorithm: alg, Value: sum, Type: "FULL_OBJECT"}
 		}
 	}
-	if err := s.shareChunks(ctx, src, &v, index.ObjectHolder(b, key, v.WriteID)); err != nil {
+	keep := s.keepRefs(index.ObjectHolder(b, key, v.WriteID))
+	defer keep.stop()
+	if err := s.shareChunks(ctx, src, &v, keep); err != nil {
 		return err
 	}
 	if err := s.copyPartRows(ctx, src, &v); err != nil {
@@ -177,6 +179,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	cond, err := parseWriteConditions(r.Header)
 	if err != nil {
+		return err
+	}
+	if err := keep.check(); err != nil {
 		return err
 	}
 	if err := s.commitVersion(ctx, b, key, &v, cond); err != nil {
@@ -217,7 +222,7 @@ func setResultChecksum(res *copyObjectResult, c index.Checksum) {
 // records a reference from the new write to each chunk (before anything
 // points at the chunks, so garbage collection can't take them), checks
 // the chunks are still there, and places the chunk list.
-func (s *Server) shareChunks(ctx context.Context, src, v *index.Version, holder index.Ref) error {
+func (s *Server) shareChunks(ctx context.Context, src, v *index.Version, keep *refKeeper) error {
 	if src.Inline != nil || src.Size == 0 {
 		return nil
 	}
@@ -228,30 +233,26 @@ func (s *Server) shareChunks(ctx context.Context, src, v *index.Version, holder 
 	}); err != nil {
 		return err
 	}
-	if err := s.refChunks(ctx, chunks, holder); err != nil {
+	if err := s.refChunks(ctx, chunks, keep); err != nil {
 		return err
 	}
 	return s.placeChunks(ctx, v, chunks)
 }
 
-// refChunks records holder as a reference of each chunk and then checks
-// every chunk is present.
-func (s *Server) refChunks(ctx context.Context, chunks []index.ChunkRef, holder index.Ref) error {
-	holder.Created = s.cfg.Index.Clock().Now()
-	val := index.EncodeRef(&holder)
+// refChunks records the keeper's write as a reference of each chunk and
+// then checks every chunk is present.
+func (s *Server) refChunks(ctx context.Context, chunks []index.ChunkRef, keep *refKeeper) error {
 	seen := make(map[index.BlobID]bool, len(chunks))
-	var recs []index.Record
+	var ids []index.BlobID
 	for _, c := range chunks {
 		if seen[c.ID] {
 			continue
 		}
 		seen[c.ID] = true
-		recs = append(recs, index.Record{Table: index.TableRefs, PK: append([]byte(nil), c.ID[:]...), SK: holder.WriteID[:], Value: val})
+		ids = append(ids, c.ID)
 	}
-	for i := 0; i < len(recs); i += 256 {
-		if err := s.cfg.Index.Put(ctx, recs[i:min(i+256, len(recs))]...); err != nil {
-			return err
-		}
+	if err := keep.record(ctx, ids...); err != nil {
+		return err
 	}
 	for id := range seen {
 		ok, err := s.cfg.Chunks.Has(ctx, blobs.ID(id))

@@ -239,8 +239,9 @@ func BenchmarkIngest(b *testing.B) {
 			if fresh {
 				stamp(body, op, chunk)
 			}
-			holder := index.ObjectHolder(bkt, "bench/obj", index.NewWriteID())
-			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, holder, spec, true)
+			keep := bs.s.keepRefs(index.ObjectHolder(bkt, "bench/obj", index.NewWriteID()))
+			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, keep, spec, true)
+			keep.stop()
 			if err != nil || out.size != size || len(out.chunks) != size/chunk {
 				b.Fatal(out, err)
 			}

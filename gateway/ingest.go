@@ -57,9 +57,9 @@ func (p *bufferPool) put(b *[]byte) { p.pool.Put(b) }
 
 // ingest reads body to its end, storing it as inline bytes or chunks.
 // declared is the length the request declared (-1 when unknown); a body
-// of another length is IncompleteBody. holder is the blob reference to
-// record for every chunk (Created is set here).
-func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize int64, holder index.Ref, spec *checksumSpec, allowInline bool) (*ingested, error) {
+// of another length is IncompleteBody. keep records the write's reference
+// to every chunk and keeps it young until the write commits.
+func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize int64, keep *refKeeper, spec *checksumSpec, allowInline bool) (*ingested, error) {
 	md := md5.New()
 	var ck hash.Hash
 	if spec != nil {
@@ -93,7 +93,7 @@ func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize i
 		return out, s.finish(out, md, ck, declared, spec)
 	}
 
-	w := &chunkWriter{s: s, ctx: ctx, holder: holder, sem: make(chan struct{}, s.cfg.ChunksInFlight)}
+	w := &chunkWriter{s: s, ctx: ctx, keep: keep, sem: make(chan struct{}, s.cfg.ChunksInFlight)}
 	buf := first
 	first = nil
 	for {
@@ -167,11 +167,11 @@ func (s *Server) finish(out *ingested, md, ck hash.Hash, declared int64, spec *c
 
 // chunkWriter stores chunks with bounded parallelism, keeping their order.
 type chunkWriter struct {
-	s      *Server
-	ctx    context.Context
-	holder index.Ref
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	s    *Server
+	ctx  context.Context
+	keep *refKeeper
+	sem  chan struct{}
+	wg   sync.WaitGroup
 
 	mu     sync.Mutex // guards the following fields
 	chunks []index.ChunkRef
@@ -211,11 +211,7 @@ func (w *chunkWriter) submit(buf *[]byte, n int) {
 // back to the pool when store returns, so nothing below may hold it past
 // that (Chunks.Put's contract).
 func (w *chunkWriter) store(c blobs.Chunk) error {
-	id := c.ID()
-	ref := w.holder
-	ref.Created = w.s.cfg.Index.Clock().Now()
-	rec := index.Record{Table: index.TableRefs, PK: id[:], SK: ref.WriteID[:], Value: index.EncodeRef(&ref)}
-	if err := w.s.cfg.Index.Put(w.ctx, rec); err != nil {
+	if err := w.keep.record(w.ctx, index.BlobID(c.ID())); err != nil {
 		return err
 	}
 	return w.s.cfg.Chunks.Put(w.ctx, c)

@@ -186,8 +186,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		return err
 	}
 	p := &index.Part{Number: n, WriteID: index.NewWriteID()}
-	holder := index.PartHolder(b, u, n, p.WriteID)
-	body, err := s.ingest(ctx, r.Body, declared, maxPartBytes, holder, spec, false)
+	keep := s.keepRefs(index.PartHolder(b, u, n, p.WriteID))
+	defer keep.stop()
+	body, err := s.ingest(ctx, r.Body, declared, maxPartBytes, keep, spec, false)
 	if err != nil {
 		return err
 	}
@@ -204,6 +205,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		}
 	}
 	p.Size, p.ETag, p.Checksum = body.size, hex.EncodeToString(body.md5), body.checksum
+	if err := keep.check(); err != nil {
+		return err
+	}
 	if err := s.storePart(ctx, b, u, p, body.chunks); err != nil {
 		return err
 	}
@@ -261,13 +265,14 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, b *index
 		return ErrEntityTooLarge
 	}
 	p := &index.Part{Number: n, WriteID: index.NewWriteID(), Size: length}
-	holder := index.PartHolder(b, u, n, p.WriteID)
+	keep := s.keepRefs(index.PartHolder(b, u, n, p.WriteID))
+	defer keep.stop()
 	var ck hash.Hash
 	if u.ChecksumAlgorithm != "" {
 		ck = newChecksum(u.ChecksumAlgorithm)
 	}
 	md := md5.New()
-	chunks, err := s.sliceChunks(ctx, src, start, length, holder, func(data []byte) {
+	chunks, err := s.sliceChunks(ctx, src, start, length, keep, func(data []byte) {
 		md.Write(data)
 		if ck != nil {
 			ck.Write(data)
@@ -314,14 +319,14 @@ func parseCopyRange(h string, size int64) (*byteRange, error) {
 // sliceChunks returns the chunk list of bytes [start, start+length) of
 // src, sharing whole chunks and storing new chunks for the cut ends. Every
 // byte is passed to sum in order.
-func (s *Server) sliceChunks(ctx context.Context, src *index.Version, start, length int64, holder index.Ref, sum func([]byte)) ([]index.ChunkRef, error) {
+func (s *Server) sliceChunks(ctx context.Context, src *index.Version, start, length int64, keep *refKeeper, sum func([]byte)) ([]index.ChunkRef, error) {
 	if length == 0 {
 		return nil, nil
 	}
 	if src.Inline != nil {
 		data := src.Inline[start : start+length]
 		sum(data)
-		w := &chunkWriter{s: s, ctx: ctx, holder: holder, sem: make(chan struct{}, 1)}
+		w := &chunkWriter{s: s, ctx: ctx, keep: keep, sem: make(chan struct{}, 1)}
 		buf := s.bufs.get()
 		n := copy(*buf, data)
 		w.submit(buf, n)
@@ -351,7 +356,7 @@ func (s *Server) sliceChunks(ctx context.Context, src *index.Version, start, len
 			return true
 		}
 		// A cut chunk: store its kept bytes as a new chunk.
-		w := &chunkWriter{s: s, ctx: ctx, holder: holder, sem: make(chan struct{}, 1)}
+		w := &chunkWriter{s: s, ctx: ctx, keep: keep, sem: make(chan struct{}, 1)}
 		nb := s.bufs.get()
 		n := copy(*nb, data[lo:hi])
 		w.submit(nb, n)
@@ -367,7 +372,7 @@ func (s *Server) sliceChunks(ctx context.Context, src *index.Version, start, len
 	if err != nil {
 		return nil, err
 	}
-	if err := s.refChunks(ctx, shared, holder); err != nil {
+	if err := s.refChunks(ctx, shared, keep); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -449,7 +454,13 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		v, err := s.assemble(ctx, b, u, &req)
+		writeID := index.NewWriteID()
+		keep := s.keepRefs(index.ObjectHolder(b, u.Key, writeID))
+		defer keep.stop()
+		v, err := s.assemble(ctx, b, u, &req, writeID, keep)
+		if err == nil {
+			err = keep.check()
+		}
 		if err == nil {
 			err = s.commitVersion(ctx, b, key, v, cond)
 		}
@@ -530,16 +541,15 @@ func (s *Server) writeStreamedError(w http.ResponseWriter, r *http.Request, err 
 // multipart ETag and checksum, and a blob reference from the new version to
 // every chunk. Memory stays bounded by one extent row and one page of
 // parts, whatever the number of parts.
-func (s *Server) assemble(ctx context.Context, b *index.Bucket, u *index.Upload, req *completeMultipartUpload) (*index.Version, error) {
+func (s *Server) assemble(ctx context.Context, b *index.Bucket, u *index.Upload, req *completeMultipartUpload, writeID index.WriteID, keep *refKeeper) (*index.Version, error) {
 	ix := s.cfg.Index
 	v := &index.Version{
-		WriteID: index.NewWriteID(), Owner: u.Owner, Headers: u.Headers, StorageClass: u.StorageClass,
+		WriteID: writeID, Owner: u.Owner, Headers: u.Headers, StorageClass: u.StorageClass,
 		Tags: u.Tags, PartCount: uint32(len(req.Parts)),
 	}
 	if len(u.Tags) > 0 {
 		v.TagsTS = ix.Clock().Now()
 	}
-	holder := index.ObjectHolder(b, u.Key, v.WriteID)
 	etags := md5.New()
 	var composite hash.Hash
 	crc, isCRC := crcAlgorithms[u.ChecksumAlgorithm]
@@ -547,7 +557,7 @@ func (s *Server) assemble(ctx context.Context, b *index.Bucket, u *index.Upload,
 	if u.ChecksumAlgorithm != "" && u.ChecksumType == "COMPOSITE" {
 		composite = newChecksum(u.ChecksumAlgorithm)
 	}
-	ex := &extentBuilder{s: s, ctx: ctx, v: v, holder: holder}
+	ex := &extentBuilder{s: s, ctx: ctx, v: v, keep: keep}
 	var partRows []index.Record
 	var after uint32
 	var page []*index.Part
@@ -653,7 +663,7 @@ type extentBuilder struct {
 	s       *Server
 	ctx     context.Context
 	v       *index.Version
-	holder  index.Ref
+	keep    *refKeeper
 	pending []index.ChunkRef // not yet in a row
 	rowOff  int64            // offset of pending[0]
 	off     int64            // offset after the last chunk added
@@ -712,7 +722,7 @@ func (e *extentBuilder) flushRefs() error {
 	if len(e.refs) == 0 {
 		return nil
 	}
-	err := e.s.refChunks(e.ctx, e.refs, e.holder)
+	err := e.s.refChunks(e.ctx, e.refs, e.keep)
 	e.refs = e.refs[:0]
 	return err
 }

@@ -101,8 +101,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 
 	writeID := index.NewWriteID()
-	holder := index.ObjectHolder(b, key, writeID)
-	body, err := s.ingest(ctx, r.Body, declared, maxPutBytes, holder, spec, true)
+	keep := s.keepRefs(index.ObjectHolder(b, key, writeID))
+	defer keep.stop()
+	body, err := s.ingest(ctx, r.Body, declared, maxPutBytes, keep, spec, true)
 	if err != nil {
 		return err
 	}
@@ -128,6 +129,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		v.Checksum = index.Checksum{Algorithm: spec.alg, Value: body.checksum, Type: "FULL_OBJECT"}
 	}
 	if err := s.placeChunks(ctx, &v, body.chunks); err != nil {
+		return err
+	}
+	if err := keep.check(); err != nil {
 		return err
 	}
 	if err := s.commitVersion(ctx, b, key, &v, cond); err != nil {

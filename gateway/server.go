@@ -37,6 +37,9 @@ type Config struct {
 	// InlineMax is the largest object stored inside its index record
 	// rather than as chunks; 0 means DefaultInlineMax, negative disables.
 	InlineMax int
+	// GCGrace is the garbage collector's grace period (0: 24h): a write
+	// in progress records its chunk references again every quarter of it.
+	GCGrace time.Duration
 	// ChunksInFlight bounds the chunks of one upload being hashed and
 	// written at once; 0 means 4.
 	ChunksInFlight int
@@ -109,6 +112,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ChunksInFlight <= 0 {
 		cfg.ChunksInFlight = 4
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = 24 * time.Hour
 	}
 	if cfg.Shards == 0 {
 		cfg.Shards = 8

@@ -126,14 +126,17 @@ func mergeConfigs(a, b []BucketConfig) []BucketConfig {
 }
 
 // MergeRef joins two states of one blob reference: once tombstoned it stays
-// tombstoned.
+// tombstoned, and it is as young as its latest recording (a write in
+// progress records its references again so that they stay young).
 func MergeRef(a, b *Ref) *Ref {
 	ac, bc := *a, *b
 	ac.Tombstone, bc.Tombstone = 0, 0
+	ac.Created, bc.Created = 0, 0
 	out := ac
 	if bytes.Compare(EncodeRef(&ac), EncodeRef(&bc)) < 0 {
 		out = bc
 	}
+	out.Created = max(a.Created, b.Created)
 	out.Tombstone = max(a.Tombstone, b.Tombstone)
 	return &out
 }

@@ -5,6 +5,8 @@
 package index
 
 import (
+	"time"
+
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -259,4 +261,20 @@ func FuzzDecodeObject(f *testing.F) {
 		// Whatever decodes must merge and re-encode without panicking.
 		_ = EncodeObject(MergeObject(o, o))
 	})
+}
+
+// TestMergeRefKeepsTheLatestRecording: a write in progress records its
+// references again so that garbage collection sees them young; the merge
+// must keep the latest recording whichever replica it comes from.
+func TestMergeRefKeepsTheLatestRecording(t *testing.T) {
+	// The renewal's encoding sorts below the original's (its varint's
+	// first byte is smaller), so picking the larger encoding is not enough.
+	old := &Ref{Kind: RefVersion, Key: "k", WriteID: WriteID{1}, Created: MakeTimestamp(time.Unix(1000, 0), 127)}
+	renewed := *old
+	renewed.Created = MakeTimestamp(time.Unix(1000, 0), 128)
+	for _, m := range []*Ref{MergeRef(old, &renewed), MergeRef(&renewed, old)} {
+		if m.Created != renewed.Created {
+			t.Fatalf("merged Created %v; want the renewal's %v", m.Created, renewed.Created)
+		}
+	}
 }

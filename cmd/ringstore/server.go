@@ -407,7 +407,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
-		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged,
+		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged, GCGrace: o.gcGrace,
 	})
 	if cluster {
 		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {
