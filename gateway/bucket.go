@@ -188,39 +188,6 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request, name, _ stri
 	return nil
 }
 
-func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ string) error {
-	ctx := r.Context()
-	defer s.buckets.forget(name)
-	_, err := s.cfg.Index.UpdateBucket(ctx, name, func(cur *index.Bucket) (*index.Bucket, error) {
-		if !cur.Live() {
-			return nil, ErrNoSuchBucket.with("BucketName", name)
-		}
-		l := s.cfg.Index.ListObjects(ctx, cur, "", "", 1)
-		for {
-			e, ok := l.Next()
-			if !ok {
-				break
-			}
-			if len(e.Object.Live()) > 0 {
-				return nil, ErrBucketNotEmpty.with("BucketName", name)
-			}
-		}
-		if err := l.Err(); err != nil {
-			return nil, err
-		}
-		del := *cur
-		del.Configs = nil
-		del.Deleted = s.cfg.Index.Clock().Now()
-		return &del, nil
-	})
-	if err != nil {
-		return err
-	}
-	s.bucketChanged(ctx, name)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 type locationConstraint struct {
 	XMLName xml.Name `xml:"LocationConstraint"`
 	NS      string   `xml:"xmlns,attr"`

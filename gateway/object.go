@@ -174,24 +174,32 @@ func (s *Server) placeChunks(ctx context.Context, v *index.Version, chunks []ind
 }
 
 // commitVersion stamps v with its version id and timestamp and makes it
-// the key's newest version, if the write conditions still hold.
+// the key's newest version, if the write conditions still hold, and then
+// makes sure no DeleteBucket took the bucket from under it
+// (confirmCommit).
 func (s *Server) commitVersion(ctx context.Context, b *index.Bucket, key string, v *index.Version, cond writeConditions) error {
 	ix := s.cfg.Index
 	stamp := func() {
 		v.Timestamp = ix.Clock().Now()
 		v.ID = putVersionID(b, v.Timestamp)
 	}
+	var err error
 	if !cond.any() {
 		stamp()
-		return ix.PutVersion(ctx, b, key, v)
+		err = ix.PutVersion(ctx, b, key, v)
+	} else {
+		err = ix.UpdateObject(ctx, b, key, func(cur *index.Object) ([]index.Version, error) {
+			if err := cond.check(cur); err != nil {
+				return nil, err
+			}
+			stamp()
+			return []index.Version{*v}, nil
+		})
 	}
-	return ix.UpdateObject(ctx, b, key, func(cur *index.Object) ([]index.Version, error) {
-		if err := cond.check(cur); err != nil {
-			return nil, err
-		}
-		stamp()
-		return []index.Version{*v}, nil
-	})
+	if err != nil {
+		return err
+	}
+	return s.confirmCommit(ctx, b, key, v)
 }
 
 // writeConditions are the If-Match / If-None-Match headers of a write.

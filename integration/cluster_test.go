@@ -621,3 +621,57 @@ func TestClusterSkipDeadNode(t *testing.T) {
 	objs = append(objs, putObjects(t, minioClient(t, nodes[2].Server), bucket, "after", 10, rand.New(rand.NewPCG(5, 55)))...)
 	checkEverywhere(t, nodes[:3], bucket, objs)
 }
+
+// TestClusterPutRacingDeleteBucket: a PUT through one node racing a
+// DeleteBucket of its bucket through another: exactly one of the two
+// fails, whatever the timing, and when the delete wins the object is
+// nowhere, not even in the bucket created again.
+func TestClusterPutRacingDeleteBucket(t *testing.T) {
+	nodes := startBootstrapCluster(t, 3)
+	a, b := nodes[0], nodes[1]
+	r := rand.New(rand.NewPCG(8, 9))
+	putWon, deleteWon := 0, 0
+	for trial := range 30 {
+		bucket := fmt.Sprintf("%s-%d", bucketName(t), trial)
+		if resp := a.do(t, rawReq{Method: "PUT", Bucket: bucket}); resp.Status != 200 {
+			t.Fatalf("create: %v", resp)
+		}
+		b.do(t, rawReq{Method: "GET", Bucket: bucket, Key: "absent"}) // b caches the bucket
+		body := fastRandom(uint64(trial), []int{200, 1<<20 + 5}[trial%2])
+		var put, del rawResp
+		var wg sync.WaitGroup
+		wg.Add(2)
+		d1, d2 := time.Duration(r.IntN(3000))*time.Microsecond, time.Duration(r.IntN(3000))*time.Microsecond
+		go func() {
+			defer wg.Done()
+			time.Sleep(d1)
+			put = b.do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "obj", Body: body})
+		}()
+		go func() {
+			defer wg.Done()
+			time.Sleep(d2)
+			del = a.do(t, rawReq{Method: "DELETE", Bucket: bucket})
+		}()
+		wg.Wait()
+		switch {
+		case put.Status == 200 && del.Status == 204:
+			t.Fatalf("trial %d: both the PUT and the DeleteBucket succeeded", trial)
+		case put.Status == 200 && del.Status == 409:
+			putWon++
+			if g := a.do(t, rawReq{Method: "GET", Bucket: bucket, Key: "obj"}); g.Status != 200 || !bytes.Equal(g.Body, body) {
+				t.Fatalf("trial %d: the PUT won but GET answers %v", trial, g)
+			}
+		case put.Status == 404 && del.Status == 204:
+			deleteWon++
+			if resp := a.do(t, rawReq{Method: "PUT", Bucket: bucket}); resp.Status != 200 {
+				t.Fatalf("create again: %v", resp)
+			}
+			if g := b.do(t, rawReq{Method: "GET", Bucket: bucket, Key: "obj"}); g.Status != 404 {
+				t.Fatalf("trial %d: the delete won, yet the bucket created again answers GET with %v", trial, g)
+			}
+		default:
+			t.Fatalf("trial %d: PUT %v, DeleteBucket %v; want exactly one to fail", trial, put, del)
+		}
+	}
+	t.Logf("30 trials: the PUT won %d, the DeleteBucket %d", putWon, deleteWon)
+}

@@ -38,6 +38,13 @@ type Config struct {
 // Collector deletes unreferenced chunks.
 type Collector struct {
 	cfg Config
+	// live holds the IDs of the live bucket incarnations, read during the
+	// current sweep: a holder in any other incarnation is gone, whatever
+	// its own record says (a bucket is deleted only when empty, but a
+	// write that raced the delete may have left a version or an upload
+	// in it).
+	live      map[index.BucketID]bool
+	liveFresh bool // live was read after the sweep's first miss
 }
 
 // Stats counts what one sweep did.
@@ -92,6 +99,7 @@ func (c *Collector) Run(ctx context.Context, interval time.Duration) {
 // store.
 func (c *Collector) Sweep(ctx context.Context) (Stats, error) {
 	var st Stats
+	c.live, c.liveFresh = nil, false
 	n, err := c.ExpireUploads(ctx)
 	st.UploadsExpired = n
 	if err != nil {
@@ -187,7 +195,35 @@ func (c *Collector) liveRefs(ctx context.Context, id index.BlobID, cutoff time.T
 	return false, dead, nil
 }
 
+// bucketLive reports whether id is a live bucket incarnation. The list of
+// live buckets is read once per sweep, and again at the first unknown id
+// (a bucket created since), so a new bucket is never taken for a deleted
+// one.
+func (c *Collector) bucketLive(ctx context.Context, id index.BucketID) (bool, error) {
+	if c.live[id] {
+		return true, nil
+	}
+	if c.live != nil && c.liveFresh {
+		return false, nil
+	}
+	buckets, err := c.cfg.Index.ListBuckets(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.liveFresh = c.live != nil
+	c.live = make(map[index.BucketID]bool, len(buckets))
+	for _, b := range buckets {
+		c.live[b.ID] = true
+	}
+	return c.live[id], nil
+}
+
 func (c *Collector) holderLive(ctx context.Context, r *index.Ref) (bool, error) {
+	if r.Kind == index.RefVersion || r.Kind == index.RefPart {
+		if live, err := c.bucketLive(ctx, r.Bucket); err != nil || !live {
+			return false, err
+		}
+	}
 	switch r.Kind {
 	case index.RefVersion:
 		o, err := c.cfg.Index.GetObjectByPK(ctx, index.ObjectPK(r.Bucket, r.Shard), r.Key)

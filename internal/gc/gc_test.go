@@ -268,3 +268,52 @@ func TestIdenticalPutRacesLastDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldersInADeletedBucket: a version or an unfinished upload left in
+// a deleted bucket incarnation (by a write that raced the DeleteBucket)
+// holds nothing: its chunks go after the grace period, while those of a
+// live bucket stay.
+func TestHoldersInADeletedBucket(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID()}
+	version := f.storeChunk(t, "version in a deleted bucket", index.ObjectHolder(f.b, "k", v.WriteID))
+	v.Chunks = []index.ChunkRef{{ID: version, Size: 27}}
+	if err := f.ix.PutVersion(ctx, f.b, "k", v); err != nil {
+		t.Fatal(err)
+	}
+	u := &index.Upload{Key: "mp", UploadID: "00000000000000000000000000000002", Initiated: f.ix.Clock().Now()}
+	if err := f.ix.PutUpload(ctx, f.b, u); err != nil {
+		t.Fatal(err)
+	}
+	p := &index.Part{Number: 1, WriteID: index.NewWriteID(), Timestamp: f.ix.Clock().Now()}
+	part := f.storeChunk(t, "part in a deleted bucket", index.PartHolder(f.b, u, 1, p.WriteID))
+	p.Chunks = []index.ChunkRef{{ID: part, Size: 24}}
+	if err := f.ix.Put(ctx, index.PartRecord(u.UploadID, p)); err != nil {
+		t.Fatal(err)
+	}
+	del := *f.b
+	del.Deleted = f.ix.Clock().Now()
+	if err := f.ix.PutBucket(ctx, &del); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(2 * time.Hour)
+	nb := &index.Bucket{Name: "new", ID: index.NewBucketID(), Created: f.ix.Clock().Now(), Shards: 4}
+	if err := f.ix.PutBucket(ctx, nb); err != nil {
+		t.Fatal(err)
+	}
+	nv := &index.Version{ID: "null", Timestamp: f.ix.Clock().Now(), WriteID: index.NewWriteID()}
+	fresh := f.storeChunk(t, "version in a new bucket", index.ObjectHolder(nb, "k", nv.WriteID))
+	nv.Chunks = []index.ChunkRef{{ID: fresh, Size: 23}}
+	if err := f.ix.PutVersion(ctx, nb, "k", nv); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(2 * time.Hour)
+	f.sweep(t)
+	if f.bs.Has(blobs.ID(version)) || f.bs.Has(blobs.ID(part)) {
+		t.Fatalf("chunks of a deleted bucket kept: version %v, part %v", f.bs.Has(blobs.ID(version)), f.bs.Has(blobs.ID(part)))
+	}
+	if !f.bs.Has(blobs.ID(fresh)) {
+		t.Fatal("the chunk of a live bucket was deleted")
+	}
+}
