@@ -266,3 +266,30 @@ func TestPutWaitsForTheLocalWrite(t *testing.T) {
 		t.Fatalf("nodes %v were sent bytes that do not hash to the ID", tr.bad)
 	}
 }
+
+// TestStoreFromBeforeCheckedWrites: a store that holds chunks but no
+// marker was written by an earlier version, whose writes were not checked
+// against their IDs; it asks to be scrubbed once. A new store, and one
+// marked after its scrub, do not.
+func TestStoreFromBeforeCheckedWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil || s.Unverified() {
+		t.Fatalf("a new store: %v, unverified %v", err, s.Unverified())
+	}
+	if _, _, err := s.Put([]byte("a chunk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, verifiedMarker)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil || !s.Unverified() {
+		t.Fatalf("a store with chunks and no marker: %v, unverified %v", err, s.Unverified())
+	}
+	if err := s.MarkVerified(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil || s.Unverified() {
+		t.Fatalf("after MarkVerified: %v, unverified %v", err, s.Unverified())
+	}
+}

@@ -62,7 +62,17 @@ type Store struct {
 	// noSums is set once the filesystem refused an extended attribute:
 	// chunks are then verified by their ID alone.
 	noSums atomic.Bool
+	// unverified is set when the store holds chunks written before the
+	// store checked every write against its ID (no verifiedMarker).
+	unverified atomic.Bool
 }
+
+// verifiedMarker is the file a store carries once every chunk in it was
+// written by a write checked against its ID, or scrubbed since. A store
+// without it may hold chunks written wrong by earlier versions, whose
+// checksum attribute was computed from the wrong bytes, so a read would
+// pass them: Unverified tells the node to scrub them all once.
+const verifiedMarker = "verified-writes"
 
 // Open opens (creating if needed) a chunk store in dir. Leftover temporary
 // files from a crash are removed.
@@ -83,7 +93,38 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("open blob store: clean tmp: %w", err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(dir, verifiedMarker)); errors.Is(err, fs.ErrNotExist) {
+		fans, err := os.ReadDir(filepath.Join(dir, "chunks"))
+		if err != nil {
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+		if len(fans) == 0 {
+			if err := s.MarkVerified(); err != nil {
+				return nil, fmt.Errorf("open blob store: %w", err)
+			}
+		} else {
+			s.unverified.Store(true)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
 	return s, nil
+}
+
+// Unverified reports whether the store may hold chunks written before
+// writes were checked against their IDs: every chunk should be scrubbed
+// once (by its SHA-256, which scrub checks whatever the fast checksum
+// says), and MarkVerified called after.
+func (s *Store) Unverified() bool { return s.unverified.Load() }
+
+// MarkVerified records that every chunk in the store was written by a
+// checked write or scrubbed since.
+func (s *Store) MarkVerified() error {
+	if err := os.WriteFile(filepath.Join(s.dir, verifiedMarker), nil, 0o644); err != nil {
+		return err
+	}
+	s.unverified.Store(false)
+	return syncDir(s.dir)
 }
 
 // Dir returns the store's directory.

@@ -583,7 +583,25 @@ type scrubStats struct {
 }
 
 // runScrub starts a scrub pass over chunks and records every interval.
+// A chunk store that may hold chunks written before writes were checked
+// against their IDs (by an earlier version, which could store a reused
+// buffer's bytes under another chunk's name, with a fast checksum that
+// reads then trusted) is scrubbed once at start.
 func runScrub(ctx context.Context, o serverOptions, ix *index.Index, chunks *blobs.Replicated, st *scrubStats, log *slog.Logger) {
+	if local := chunks.Local(); local.Unverified() {
+		log.Info("chunk store written by an earlier version: verifying every chunk against its id once")
+		err := chunks.Scrub(ctx, o.scrubBytesRate, &st.chunks)
+		if err == nil {
+			err = local.MarkVerified()
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("first chunk scrub", "err", err)
+			}
+		} else {
+			log.Info("every chunk verified", "chunks", st.chunks.Chunks.Load(), "corrupt", st.chunks.Corrupt.Load(), "repaired", st.chunks.Repaired.Load())
+		}
+	}
 	if o.scrubInterval <= 0 {
 		return
 	}
