@@ -239,7 +239,9 @@ func (r *Replicated) Put(ctx context.Context, c Chunk) error {
 		} else {
 			body = putBody(hintFor, c)
 		}
-		go func() { deliver(r.send(ctx, node, body)) }()
+		// The request's end does not cancel a write still on its way: it
+		// owns its copy, and it is a replica the quorum did not wait for.
+		go func() { deliver(r.send(context.WithoutCancel(ctx), node, body)) }()
 	}
 	for _, o := range owners {
 		if r.cfg.Alive(o) {
