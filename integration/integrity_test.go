@@ -183,8 +183,10 @@ func TestClusterIntegrity(t *testing.T) {
 
 	// Every chunk file on every node holds the bytes its name says.
 	scanned, bad := 0, 0
+	copies := map[string]int{}
 	for _, nd := range nodes {
 		for name, p := range chunkFiles(t, nd) {
+			copies[name]++
 			b, err := os.ReadFile(p)
 			if err != nil {
 				continue // collected meanwhile
@@ -196,8 +198,14 @@ func TestClusterIntegrity(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d clients for %v: %d objects acknowledged, %d GETs verified byte-exact (%d MiB) through %d nodes; %d chunk files scanned, %d wrong",
-		clients, duration, len(acked), verified, bytesRead>>20, len(nodes), scanned, bad)
+	short := 0
+	for _, n := range copies {
+		if n < len(nodes) {
+			short++
+		}
+	}
+	t.Logf("%d clients for %v: %d objects acknowledged, %d GETs verified byte-exact (%d MiB) through %d nodes; %d chunk files scanned, %d wrong; %d chunks, %d on fewer than %d nodes",
+		clients, duration, len(acked), verified, bytesRead>>20, len(nodes), scanned, bad, len(copies), short, len(nodes))
 }
 
 // TestClusterScrubsChunksOfEarlierVersionsOnce: a node whose chunk store
