@@ -7,6 +7,17 @@ import (
 	"slices"
 )
 
+// holds reports whether this node is in any of a partition's write sets:
+// it owns the partition in some active layout version.
+func (ix *Index) holds(sets [][]string) bool {
+	for _, set := range sets {
+		if slices.Contains(set, ix.cfg.Self) {
+			return true
+		}
+	}
+	return false
+}
+
 // Chunk anti-entropy starts from the references: a chunk a node must hold
 // is one that a live reference names in a partition the node owns (refs
 // are placed by chunk id, on the chunk's owners). Anti-entropy brings the
@@ -25,13 +36,7 @@ func (ix *Index) OwnedChunks(ctx context.Context, createdBefore Timestamp, fn fu
 	p := ix.cfg.Placement()
 	const page = 1024
 	for part := 0; part < p.Partitions(); part++ {
-		owned := false
-		for _, set := range p.WriteSets(uint16(part)) {
-			if slices.Contains(set, ix.cfg.Self) {
-				owned = true
-			}
-		}
-		if !owned {
+		if !ix.holds(p.WriteSets(uint16(part))) {
 			continue
 		}
 		lo := RecordKey(uint16(part), TableRefs, nil, nil)[:4]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -31,13 +30,7 @@ func (ix *Index) SyncMoved(ctx context.Context, v MoveView) error {
 	var peers []string
 	for part := 0; part < v.Partitions(); part++ {
 		sets := v.WriteSets(uint16(part))
-		held := false
-		for _, set := range sets {
-			if slices.Contains(set, ix.cfg.Self) {
-				held = true
-			}
-		}
-		if !held || len(sets) < 2 {
+		if !ix.holds(sets) || len(sets) < 2 {
 			continue
 		}
 		for _, o := range sets[len(sets)-1] {
@@ -72,13 +65,7 @@ var errMoveIncomplete = errors.New("index: records left to move")
 func (ix *Index) DropUnowned(v MoveView) (int, error) {
 	n := 0
 	for part := 0; part < v.Partitions(); part++ {
-		owned := false
-		for _, set := range v.WriteSets(uint16(part)) {
-			if slices.Contains(set, ix.cfg.Self) {
-				owned = true
-			}
-		}
-		if owned {
+		if ix.holds(v.WriteSets(uint16(part))) {
 			continue
 		}
 		dropped, err := ix.cfg.Store.DropPartition(uint16(part))

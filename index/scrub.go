@@ -30,13 +30,7 @@ func (ix *Index) Scrub(ctx context.Context, recordsPerSecond float64, st *ScrubS
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		owned := false
-		for _, set := range p.WriteSets(uint16(part)) {
-			if slices.Contains(set, ix.cfg.Self) {
-				owned = true
-			}
-		}
-		if !owned {
+		if !ix.holds(p.WriteSets(uint16(part))) {
 			continue
 		}
 		st.Partitions.Add(1)
