@@ -182,10 +182,12 @@ func (s *Store) RebuildTree(part uint16) error {
 		return err
 	}
 	defer s.leave()
+	if err := s.writable(); err != nil {
+		return err
+	}
 	// Writers of the partition are held off so no delta lands between the
 	// scan and the overwrite.
 	unlock := s.lockAll()
-	defer unlock()
 	t := &Tree{}
 	err := s.scanPartitionLocked(part, nil, func(k, v []byte) error {
 		h := itemHash(k, v)
@@ -193,22 +195,23 @@ func (s *Store) RebuildTree(part uint16) error {
 		return nil
 	})
 	if err != nil {
+		unlock()
 		return err
 	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	pre := treePrefix(part, treeKindRecords)
-	if err := b.DeleteRange(pre, prefixEnd(pre), nil); err != nil {
-		return err
-	}
+	err = b.DeleteRange(pre, prefixEnd(pre), nil)
 	for i, l := range t.Leaves {
-		if !l.IsZero() {
-			if err := b.Set(treeKey(part, treeKindRecords, byte(i)), l[:], nil); err != nil {
-				return err
-			}
+		if err == nil && !l.IsZero() {
+			err = b.Set(treeKey(part, treeKindRecords, byte(i)), l[:], nil)
 		}
 	}
-	return b.Commit(pebble.Sync)
+	if err != nil {
+		_ = b.Close()
+		unlock()
+		return err
+	}
+	return s.commit(b, true, unlock)
 }
 
 // lockAll takes every stripe lock.

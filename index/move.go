@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // Moving records after a layout change (see ring/history.go for the
@@ -92,18 +90,20 @@ func (s *Store) DropPartition(part uint16) (bool, error) {
 		return false, err
 	}
 	defer s.leave()
-	unlock := s.lockAll()
-	defer unlock()
+	if err := s.writable(); err != nil {
+		return false, fmt.Errorf("drop partition %d: %w", part, err)
+	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	tp := treePrefix(part, treeKindRecords)
-	if err := b.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
+	err := b.DeleteRange(lo, prefixEnd(lo), nil)
+	if err == nil {
+		err = b.DeleteRange(tp, prefixEnd(tp), nil)
+	}
+	if err != nil {
+		_ = b.Close()
 		return false, err
 	}
-	if err := b.DeleteRange(tp, prefixEnd(tp), nil); err != nil {
-		return false, err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, true, s.lockAll()); err != nil {
 		return false, fmt.Errorf("drop partition %d: %w", part, err)
 	}
 	return true, nil

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // Tombstone collection. A tombstone (a deleted version slot, a revoked
@@ -215,31 +213,31 @@ func (s *Store) Replace(key, old, new []byte) (bool, error) {
 		return false, err
 	}
 	defer s.leave()
-	defer s.lockKeys([][]byte{key})()
+	if err := s.writable(); err != nil {
+		return false, fmt.Errorf("replace record: %w", err)
+	}
+	unlock := s.lockKeys([][]byte{key})
 	cur, err := s.get(key)
-	if err != nil {
+	if err != nil || !bytes.Equal(cur, old) {
+		unlock()
 		return false, err
 	}
-	if !bytes.Equal(cur, old) {
-		return false, nil
-	}
 	b := s.db.NewBatch()
-	defer b.Close()
 	if new == nil {
 		err = b.Delete(key, nil)
 	} else {
 		s.addKeys([][]byte{key})
 		err = b.Set(key, new, nil)
 	}
+	if tk, delta := recordTreeDelta(key, cur, new); err == nil && tk != nil {
+		err = b.Merge(tk, delta, nil)
+	}
 	if err != nil {
+		_ = b.Close()
+		unlock()
 		return false, err
 	}
-	if tk, delta := recordTreeDelta(key, cur, new); tk != nil {
-		if err := b.Merge(tk, delta, nil); err != nil {
-			return false, err
-		}
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, true, unlock); err != nil {
 		return false, fmt.Errorf("replace record: %w", err)
 	}
 	return true, nil

@@ -50,6 +50,17 @@ type Store struct {
 	// the store was opened with.
 	cacheBytes    int64
 	memTableBytes uint64
+
+	// disk is what the filesystem saw of the disk (diskfull.go); diskFull
+	// is StoreOptions.DiskFull.
+	disk     *diskState
+	diskFull func() bool
+	// fullWait is how long a write already in flight when the disk fills
+	// is waited for before its caller is answered ErrDiskFull.
+	fullWait time.Duration
+	// commits counts the goroutines of commits (commit), which may
+	// outlive a caller that stopped waiting.
+	commits sync.WaitGroup
 }
 
 // ErrClosed is returned by operations on a closed Store.
@@ -86,6 +97,18 @@ type StoreOptions struct {
 	// MemTableSize, if set, replaces the size drawn from MemoryBytes
 	// (tests use small ones).
 	MemTableSize uint64
+	// DiskFull, if set, is asked before every write; while it answers
+	// true the store refuses writes with ErrDiskFull. A server answers
+	// true below its reserve of free space, so that the log never meets
+	// a full disk in normal operation.
+	DiskFull func() bool
+
+	// Tests: buffer writes as a server's store does (writeBufferFS) on FS
+	// too; the wait for writes in flight when the disk fills; the longest
+	// wait between attempts of a write that found the disk full.
+	bufferWrites bool
+	fullWait     time.Duration
+	retryMax     time.Duration
 }
 
 // DefaultMemory is the index store's default memory budget: a 256 MiB
@@ -113,16 +136,29 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	fs := o.FS
-	if fs == nil {
-		fs = writeBufferFS{vfs.Default}
+	disk := newDiskState(o.Logger)
+	if o.retryMax > 0 {
+		disk.retryMax = o.retryMax
+	}
+	base, buffer := o.FS, o.bufferWrites
+	if base == nil {
+		base, buffer = vfs.Default, true
+	}
+	var fs vfs.FS = spaceFS{base, disk}
+	if buffer {
+		// Below the buffer, the space handling sees the writes that reach
+		// the disk.
+		fs = writeBufferFS{fs}
+	}
+	if o.fullWait == 0 {
+		o.fullWait = time.Second
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
-		Logger:             pebbleLogger{o.Logger.With("component", "pebble")},
+		Logger:             pebbleLogger{o.Logger.With("component", "pebble"), disk},
 		FormatMajorVersion: pebble.FormatNewest,
 		Merger:             xorMerger,
 		EventListener:      storeEvents(o.Logger),
@@ -182,7 +218,8 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)
 	}
-	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger, cacheBytes: o.CacheBytes, memTableBytes: opts.MemTableSize}
+	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger, cacheBytes: o.CacheBytes, memTableBytes: opts.MemTableSize,
+		disk: disk, diskFull: o.DiskFull, fullWait: o.fullWait}
 	s.startKeyFilter()
 	return s, nil
 }
@@ -243,6 +280,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Pebble's close waits for its writes, which wait for space, or for a
+	// commit pipeline a failed write may have left locked. Left open, the
+	// store loses nothing acknowledged: the next start replays its log.
+	if err := s.disk.err(); err != nil {
+		return fmt.Errorf("close index store: left open: %w", err)
+	}
+	s.commits.Wait()
 	// Flushing on a clean shutdown keeps the next start from replaying a
 	// long WAL.
 	if err := s.db.Flush(); err != nil {
@@ -309,21 +353,24 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		return nil, err
 	}
 	defer s.leave()
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	keys := make([][]byte, len(items))
 	for i, it := range items {
 		keys[i] = it.Key
 	}
 	unlock := s.lockKeys(keys)
-	locked := true
+	b := s.db.NewBatch()
+	owned := true // b and the locks are still this function's to release
 	defer func() {
-		if locked {
+		if owned {
+			_ = b.Close()
 			unlock()
 		}
 	}()
 
 	out := make([]Merged, len(items))
-	b := s.db.NewBatch()
-	defer b.Close()
 	pending := map[string]int{} // a key merged twice in one batch sees its first merge
 	for i, it := range items {
 		var cur []byte
@@ -360,13 +407,19 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		}
 	}
 	if b.Empty() {
-		locked = false
+		owned = false
+		_ = b.Close()
 		unlock()
 		if sync {
 			// What this merge found may be a merge that is visible but not
 			// yet synced (see below): acknowledging it needs that sync,
 			// which a log record written after it brings.
-			if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			lb := s.db.NewBatch()
+			if err := lb.LogData(nil, nil); err != nil {
+				_ = lb.Close()
+				return nil, fmt.Errorf("index sync: %w", err)
+			}
+			if err := s.commit(lb, true, nil); err != nil {
 				return nil, fmt.Errorf("index sync: %w", err)
 			}
 		}
@@ -379,12 +432,6 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 		}
 	}
 	s.addKeys(written)
-	if !sync {
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return nil, fmt.Errorf("index commit: %w", err)
-		}
-		return out, nil
-	}
 	// The stripe locks order the read-merge-write of each key; they need
 	// not cover the WAL sync. The batch is visible once applied, so the
 	// next merge of these keys reads it, and that merge's own sync covers
@@ -392,15 +439,112 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 	// sync, every merge that hashed to a busy stripe (about one in nine
 	// with 32 merges in flight over 256 stripes) waited for a whole extra
 	// sync.
-	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
-		return nil, fmt.Errorf("index commit: %w", err)
-	}
-	locked = false
-	unlock()
-	if err := b.SyncWait(); err != nil {
+	owned = false
+	if err := s.commit(b, sync, unlock); err != nil {
 		return nil, fmt.Errorf("index commit: %w", err)
 	}
 	return out, nil
+}
+
+// writable returns why the store must refuse a write now, or nil.
+func (s *Store) writable() error {
+	if err := s.disk.err(); err != nil {
+		return err
+	}
+	if s.diskFull != nil && s.diskFull() {
+		return errBelowReserve
+	}
+	return nil
+}
+
+// commit applies b, calls unlock (if not nil) once b is applied, and
+// returns when b is durable, or applied when not sync. It takes b.
+//
+// A synced commit runs on a goroutine of its own so that the caller's
+// wait has a bound once the disk is full: the commit may then wait for
+// space without end, and its caller is answered ErrDiskFull after
+// fullWait instead. The commit still lands if space returns; its caller
+// was not told it succeeded, so that is allowed. Commits without a sync
+// (read repairs) wait only for a stalled memtable flush, and stay on the
+// caller's goroutine: a handoff to another goroutine is a large part of
+// their cost.
+func (s *Store) commit(b *pebble.Batch, sync bool, unlock func()) error {
+	if b.Empty() {
+		_ = b.Close()
+		if unlock != nil {
+			unlock()
+		}
+		return nil
+	}
+	if !sync {
+		err := s.apply(b, false, unlock)
+		return s.commitErr(err)
+	}
+	done := make(chan error, 1)
+	s.commits.Add(1)
+	go func() {
+		defer s.commits.Done()
+		err := s.apply(b, true, unlock)
+		if err == nil {
+			err = b.SyncWait()
+			_ = b.Close()
+		}
+		done <- s.commitErr(err)
+	}()
+	bad := s.disk.unhealthy()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-bad:
+		}
+		t := time.NewTimer(s.fullWait)
+		select {
+		case err := <-done:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		if err := s.disk.err(); err != nil {
+			return err
+		}
+		bad = s.disk.unhealthy()
+	}
+}
+
+// apply applies b and calls unlock. A batch that failed to apply is
+// closed here. A panic of pebble's commit path (it panics when its log
+// failed) is caught and fails the store, which then refuses every write
+// before it reaches pebble: pebble's commit mutex may be left locked.
+func (s *Store) apply(b *pebble.Batch, sync bool, unlock func()) (err error) {
+	if unlock != nil {
+		defer unlock()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.disk.fail(fmt.Errorf("pebble commit: %v", p))
+			err = s.disk.err()
+		}
+	}()
+	if sync {
+		err = s.db.ApplyNoSyncWait(b, pebble.Sync)
+	} else {
+		err = s.db.Apply(b, pebble.NoSync)
+	}
+	if err != nil || !sync {
+		_ = b.Close()
+	}
+	return err
+}
+
+// commitErr prefers the store's own failure to what pebble said of it.
+func (s *Store) commitErr(err error) error {
+	if err != nil {
+		if derr := s.disk.err(); derr != nil {
+			return derr
+		}
+	}
+	return err
 }
 
 // lockKeys locks the stripes of keys in ascending order, so concurrent
@@ -473,20 +617,36 @@ func (s *Store) SetMeta(name string, v []byte) error {
 		return err
 	}
 	defer s.leave()
-	if err := s.db.Set(metaKey(name), v, pebble.Sync); err != nil {
+	if err := s.writable(); err != nil {
+		return fmt.Errorf("index set meta %s: %w", name, err)
+	}
+	b := s.db.NewBatch()
+	if err := b.Set(metaKey(name), v, nil); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("index set meta %s: %w", name, err)
+	}
+	if err := s.commit(b, true, nil); err != nil {
 		return fmt.Errorf("index set meta %s: %w", name, err)
 	}
 	return nil
 }
 
 // pebbleLogger routes pebble's log lines to slog.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l    *slog.Logger
+	disk *diskState
+}
 
 func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debug(fmt.Sprintf(format, args...)) }
 func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Error(fmt.Sprintf(format, args...)) }
+
+// Fatalf must not return. The store fails first, so that requests get
+// errors: a panic in a commit is caught by Store.commit, one on a
+// background goroutine of pebble ends the process, as pebble intends.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	p.disk.fail(errors.New(msg))
+	panic(msg)
 }
 
 // HintOwners returns the owners this node holds hints for.
@@ -579,23 +739,27 @@ func (s *Store) DropHints(owner string, items []Item) error {
 		return err
 	}
 	defer s.leave()
+	if err := s.writable(); err != nil {
+		return fmt.Errorf("drop hints: %w", err)
+	}
 	keys := make([][]byte, len(items))
 	for i, it := range items {
 		keys[i] = hintKey(owner, it.Key)
 	}
-	defer s.lockKeys(keys)()
+	unlock := s.lockKeys(keys)
 	b := s.db.NewBatch()
-	defer b.Close()
 	for i, it := range items {
 		cur, err := s.get(keys[i])
 		if err == nil && bytes.Equal(cur, it.Value) {
 			err = b.Delete(keys[i], nil)
 		}
 		if err != nil {
+			_ = b.Close()
+			unlock()
 			return fmt.Errorf("drop hint: %w", err)
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, true, unlock); err != nil {
 		return fmt.Errorf("drop hints: %w", err)
 	}
 	return nil
