@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/ringstore/ringstore/index"
 )
@@ -91,6 +92,16 @@ var (
 	ErrTooManyBuckets              = apiErr("TooManyBuckets", 400, "You have attempted to create more buckets than allowed")
 )
 
+// The errors of a full disk. S3 has no code for it; HTTP has 507, which
+// SDKs do not retry: a full disk does not empty itself within a retry's
+// backoff.
+var (
+	ErrBelowFloor = apiErr("InsufficientStorage", 507, "The disk of this node is nearly full: its free space is below the node's --min-free floor, so it takes no new data. "+
+		"Reads and deletes still work. Delete objects or abort multipart uploads (garbage collection then frees their space), or add disk space; writes resume by themselves.")
+	ErrDiskFull = apiErr("InsufficientStorage", 507, "The disk of this node is full. Reads still work. "+
+		"Free space on the node's disk (delete objects, abort multipart uploads, or remove other files) or add disk space; writes resume by themselves.")
+)
+
 type errorResponse struct {
 	XMLName   xml.Name `xml:"Error"`
 	Code      string   `xml:"Code"`
@@ -155,6 +166,15 @@ func asAPIError(err error) *APIError {
 	}
 	if a := asAuthError(err); a != nil {
 		return a
+	}
+	if errors.Is(err, index.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) {
+		// Before the quorum: in a one-node store (or when this node's own
+		// replica was the one short of space) the quorum failed because
+		// the disk is full, which is what the client can act on.
+		return ErrDiskFull
+	}
+	if errors.Is(err, index.ErrStoreFailed) {
+		return ErrServiceUnavailable
 	}
 	if errors.Is(err, index.ErrQuorum) {
 		// Too few owners answered in time: down, cut off, or stalled.

@@ -37,7 +37,7 @@ func (s *Server) bucketRoutes() map[route]handler {
 	return map[route]handler{
 		{http.MethodGet, ""}:           s.listObjects,
 		{http.MethodGet, "location"}:   s.getBucketLocation,
-		{http.MethodPut, ""}:           s.createBucket,
+		{http.MethodPut, ""}:           s.adding(s.createBucket),
 		{http.MethodHead, ""}:          s.headBucket,
 		{http.MethodDelete, ""}:        s.deleteBucket,
 		{http.MethodPost, "delete"}:    s.deleteObjects,
@@ -55,17 +55,31 @@ func (s *Server) objectRoutes() map[route]handler {
 	return map[route]handler{
 		{http.MethodGet, ""}:            s.getObject,
 		{http.MethodHead, ""}:           s.headObject,
-		{http.MethodPut, ""}:            s.putObject,
+		{http.MethodPut, ""}:            s.adding(s.putObject),
 		{http.MethodDelete, ""}:         s.deleteObject,
 		{http.MethodGet, "tagging"}:     s.getObjectTagging,
 		{http.MethodPut, "tagging"}:     s.putObjectTagging,
 		{http.MethodDelete, "tagging"}:  s.deleteObjectTagging,
-		{http.MethodPost, "uploads"}:    s.createMultipartUpload,
-		{http.MethodPut, "uploadId"}:    s.uploadPart,
-		{http.MethodPost, "uploadId"}:   s.completeMultipartUpload,
+		{http.MethodPost, "uploads"}:    s.adding(s.createMultipartUpload),
+		{http.MethodPut, "uploadId"}:    s.adding(s.uploadPart),
+		{http.MethodPost, "uploadId"}:   s.adding(s.completeMultipartUpload),
 		{http.MethodDelete, "uploadId"}: s.abortMultipartUpload,
 		{http.MethodGet, "uploadId"}:    s.listParts,
 		{http.MethodGet, "attributes"}:  s.getObjectAttributes,
+	}
+}
+
+// adding wraps the handler of a request that adds data (an object, a
+// copy, a part, a bucket), which the node refuses while its disk is below
+// its free-space floor. Deletes, aborts, configuration and tags go on:
+// they free space or take little, and the index takes them down to its
+// reserve.
+func (s *Server) adding(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+		if s.cfg.AdmitWrite != nil && !s.cfg.AdmitWrite(max(r.ContentLength, 0)) {
+			return ErrBelowFloor
+		}
+		return h(w, r, bucket, key)
 	}
 }
 

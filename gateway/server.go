@@ -63,6 +63,10 @@ type Config struct {
 	// Observe, if set, is told of every finished request: its method,
 	// whether it failed with an S3 error, and how long the handler ran.
 	Observe func(method string, failed bool, d time.Duration)
+	// AdmitWrite, if set, is asked before every request that adds data,
+	// with the length of its body (0 when not known); false refuses the
+	// request with ErrBelowFloor.
+	AdmitWrite func(n int64) bool
 }
 
 // Chunks is what the gateway needs of the chunk store.
