@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,23 @@ func (f Floor) String() string {
 	pct := strconv.FormatFloat(f.Percent, 'f', -1, 64) + "%"
 	switch {
 	case f.Bytes > 0 && f.Percent > 0:
-		return fmt.Sprintf("the lesser of %d bytes and %s", f.Bytes, pct)
+		return fmt.Sprintf("the lesser of %s and %s", Bytes(f.Bytes), pct)
 	case f.Percent > 0:
 		return pct
 	}
-	return fmt.Sprintf("%d bytes", f.Bytes)
+	return Bytes(f.Bytes)
+}
+
+// Bytes renders n in the largest binary unit that keeps it readable.
+func Bytes(n uint64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	num := strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0")
+	return strings.TrimSuffix(num, ".") + " " + units[i]
 }
 
 // Dir is a directory whose filesystem is watched.
@@ -129,7 +142,7 @@ func New(cfg Config) (*Guard, error) {
 	}
 	for _, d := range r.dirs {
 		if d.Floor > 0 && d.Floor >= d.Size {
-			return nil, fmt.Errorf("free-space floor %s is all of the %d-byte filesystem of %s", cfg.Floor, d.Size, d.Name)
+			return nil, fmt.Errorf("free-space floor %s is not less than the whole %s filesystem of the %s directory", Bytes(d.Floor), Bytes(d.Size), d.Name)
 		}
 	}
 	g.cur.Store(r)

@@ -184,3 +184,11 @@ func TestGuardRefusesAFloorAsLargeAsTheDisk(t *testing.T) {
 		t.Fatal("a floor of 60% was taken")
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 64 << 20: "64 MiB", 1<<40 + 1<<38: "1.25 TiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
