@@ -446,6 +446,9 @@ func (s *Store) Merge(items []Item, sync bool) ([]Merged, error) {
 	return out, nil
 }
 
+// Refusing returns why the store refuses writes now, or nil.
+func (s *Store) Refusing() error { return s.writable() }
+
 // writable returns why the store must refuse a write now, or nil.
 func (s *Store) writable() error {
 	if err := s.disk.err(); err != nil {
