@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/diskspace"
 	"github.com/ringstore/ringstore/internal/rpc"
 )
 
@@ -98,7 +99,7 @@ func (c rpcCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler exposes the node's counters for Prometheus. The counters
 // live in the packages that count; this only reads them.
-func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, chunkAE *blobs.RepairStats, syncDelay func() time.Duration, rpcStats ...*rpc.Stats) http.Handler {
+func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCounters, scrub *scrubStats, chunkAE *blobs.RepairStats, syncDelay func() time.Duration, space *diskspace.Guard, rpcStats ...*rpc.Stats) http.Handler {
 	reg := prometheus.NewRegistry()
 	if len(rpcStats) > 0 {
 		reg.MustRegister(rpcCollector(rpcStats))
@@ -139,5 +140,40 @@ func metricsHandler(ix *index.Index, requests *requestMetrics, repairs *repairCo
 	counter("scrub_records_total", "Index records read and verified by scrub.", func() float64 { return float64(scrub.records.Records.Load()) })
 	counter("scrub_partitions_damaged_total", "Partitions scrub found damaged.", func() float64 { return float64(scrub.records.Corrupt.Load()) })
 	counter("scrub_partitions_repaired_total", "Damaged partitions scrub refilled from a co-owner.", func() float64 { return float64(scrub.records.Repaired.Load()) })
+	registerDiskMetrics(reg, space, ix.Store())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// registerDiskMetrics reports the free space of the data directories, the
+// floor, and whether the node refuses new data or index writes.
+func registerDiskMetrics(reg *prometheus.Registry, space *diskspace.Guard, store *index.Store) {
+	dirSpace := func(name string) diskspace.DirSpace {
+		for _, d := range space.Space() {
+			if d.Name == name {
+				return d
+			}
+		}
+		return diskspace.DirSpace{}
+	}
+	for _, d := range space.Space() {
+		labels := prometheus.Labels{"dir": d.Name}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ringstore", Name: "disk_free_bytes", ConstLabels: labels,
+			Help: "Free space of the filesystem of a data directory (index or blobs) that the node may use."},
+			func() float64 { return float64(dirSpace(d.Name).Free) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ringstore", Name: "disk_min_free_bytes", ConstLabels: labels,
+			Help: "The --min-free floor for a data directory's filesystem: below it the node refuses new data."},
+			func() float64 { return float64(dirSpace(d.Name).Floor) }))
+	}
+	bool01 := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ringstore", Name: "disk_below_floor",
+		Help: "1 while the free disk space is below --min-free and the node refuses new data, else 0."},
+		func() float64 { return bool01(space.BelowFloor()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ringstore", Name: "index_writes_refused",
+		Help: "1 while the index store refuses every write, deletes included (disk full, below the reserve of half --min-free, or failed), else 0."},
+		func() float64 { return bool01(store.Refusing() != nil) }))
 }

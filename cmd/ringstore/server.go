@@ -59,6 +59,7 @@ type serverOptions struct {
 	rpcWriteTimeout                         time.Duration
 	bootstrapExpect                         int
 	indexMemory                             string
+	minFree                                 string
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -112,6 +113,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.gcGrace, "gc-grace", envDuration("RINGSTORE_GC_GRACE", 24*time.Hour), "how long an unreferenced chunk or an unfinished write is kept [RINGSTORE_GC_GRACE]")
 	f.DurationVar(&o.uploadExpiry, "upload-expiry", envDuration("RINGSTORE_UPLOAD_EXPIRY", 7*24*time.Hour), "multipart uploads older than this are aborted and reclaimed [RINGSTORE_UPLOAD_EXPIRY]")
 	f.StringVar(&o.indexMemory, "index-memory", envOr("RINGSTORE_INDEX_MEMORY", "512MiB"), "memory for the index store: half block cache, half memtables (each an eighth; up to four at once while flushes fall behind); 16MiB to 16GiB [RINGSTORE_INDEX_MEMORY]")
+	f.StringVar(&o.minFree, "min-free", envOr("RINGSTORE_MIN_FREE", defaultMinFree), "free disk space below which the node refuses new data (deletes go on; below half of it, every index write stops): a size, a percentage of the filesystem, or both comma-separated for the smaller; 0 for none [RINGSTORE_MIN_FREE]")
 	f.StringVar(&o.chunkSize, "chunk-size", envOr("RINGSTORE_CHUNK_SIZE", "1MiB"), "size of the chunks object bodies are cut into, 64KiB to 16MiB [RINGSTORE_CHUNK_SIZE]")
 	f.StringVar(&o.nodeID, "node-id", envOr("RINGSTORE_NODE_ID", ""), "this node's id, used only when the data directory has none (to replace a lost disk under the same identity); default random [RINGSTORE_NODE_ID]")
 	f.StringVar(&o.rpcAddr, "rpc-addr", envOr("RINGSTORE_RPC_ADDR", ""), "node-to-node API address, reachable by the other nodes [RINGSTORE_RPC_ADDR]")
@@ -213,6 +215,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil || indexMemory < index.MinMemory || indexMemory > index.MaxMemory {
 		return fmt.Errorf("--index-memory %q: want a size from 16MiB to 16GiB", o.indexMemory)
 	}
+	minFree, err := parseMinFree(o.minFree)
+	if err != nil {
+		return err
+	}
 	// Every acknowledged write may wait this long once more, so it stays
 	// small against a request's latency.
 	if o.walSyncDelay < 0 || o.walSyncDelay > 10*time.Millisecond {
@@ -255,8 +261,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	space, err := newDiskGuard(o.data, minFree, log)
+	if err != nil {
+		return err
+	}
 	syncDelay := walSyncDelay(o.walSyncDelay)
-	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay, MemoryBytes: indexMemory})
+	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay, MemoryBytes: indexMemory, DiskFull: space.BelowReserve})
 	if err != nil {
 		return err
 	}
@@ -394,6 +404,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Alive:     alive, W: o.writeQuorum, Logger: log,
 		OnRepair: func(string) { repairs.chunks.Add(1) },
 	}, mux)
+	if err := refuseChunksBelowFloor(mux, space); err != nil {
+		return err
+	}
 	verifier := &auth.Verifier{
 		Region: o.region,
 		Lookup: gateway.KeyLookup(ix, creds.AccessKeyID, creds.SecretAccessKey, o.keyCacheTTL),
@@ -408,6 +421,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
 		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged, GCGrace: o.gcGrace,
+		AdmitWrite: space.Admit,
 	})
 	if cluster {
 		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {
@@ -445,7 +459,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if cluster {
 		rpcStats = []*rpc.Stats{&stream.Stats, &transport.Stats}
 	}
-	metrics := metricsHandler(ix, requests, repairs, scrub, chunkAE, syncDelay, rpcStats...)
+	metrics := metricsHandler(ix, requests, repairs, scrub, chunkAE, syncDelay, space, rpcStats...)
 	if cluster {
 		registerAdmin(mux, membership, ix, scrub, chunkAE)
 		rpcMux := http.NewServeMux()
