@@ -254,3 +254,106 @@ func TestDiskFilledFromOutside(t *testing.T) {
 	srv.Restart()
 	acked.checkAll(t, srv, b, "after a restart")
 }
+
+// TestClusterNodeBelowFloor: in a cluster, a node below its floor refuses
+// the S3 writes sent to it and the chunks other nodes send it, so writes
+// through the other nodes still reach their quorum; every node serves
+// reads, deletes go on, and the node takes writes again once space
+// returns.
+func TestClusterNodeBelowFloor(t *testing.T) {
+	var nodes []*clusterNode
+	var mnt string
+	for i := range 3 {
+		seed := ""
+		if i > 0 {
+			seed = nodes[0].gossip
+		}
+		node, opts := clusterNodeOptions(t, i, seed)
+		if i == 2 {
+			mnt = tmpfs.Mount(t, 64<<20)
+			opts.DataDir = filepath.Join(mnt, "data")
+			opts.Env = append(opts.Env, "RINGSTORE_MIN_FREE=16MiB", "RINGSTORE_INDEX_MEMORY=16MiB")
+		}
+		node.Server = startServer(t, opts)
+		nodes = append(nodes, node)
+	}
+	waitAlive(t, nodes, 3)
+	n1, n3 := nodes[0].Server, nodes[2].Server
+	b := bucketName(t)
+	n1.mustCreateBucket(t, b)
+
+	// Another process leaves the third node 12 MiB: below its floor,
+	// above its reserve.
+	filler := filepath.Join(mnt, "filler")
+	tmpfs.Fill(t, filler)
+	st, err := os.Stat(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filler, st.Size()-12<<20); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := n3.answerWithin(t, rawReq{Method: "PUT", Bucket: b, Key: "probe", Body: []byte("x")})
+		if r.Status != 200 {
+			diskFull(t, "PUT to the node below its floor", r, "--min-free")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node below its floor still takes writes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	acked := objects{}
+	for i := range 12 {
+		size := []int{4 << 10, 256 << 10, 1<<20 + 5}[i%3]
+		k, body := fmt.Sprintf("obj-%02d", i), randomBytes(size)
+		n1.mustPut(t, b, k, body)
+		acked[k] = body
+	}
+	for _, nd := range nodes[:2] {
+		acked.checkAll(t, nd.Server, b, "with a node below its floor")
+	}
+	// The other nodes wrote the chunks to each other only.
+	var chunks int
+	_ = filepath.WalkDir(filepath.Join(mnt, "data", "blobs", "chunks"), func(_ string, d os.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			chunks++
+		}
+		return nil
+	})
+	if chunks > 0 {
+		t.Fatalf("the node below its floor took %d chunks from the others", chunks)
+	}
+	acked.checkAll(t, n3, b, "through the node below its floor")
+	if r := n3.answerWithin(t, rawReq{Method: "DELETE", Bucket: b, Key: "obj-00"}); r.Status != 204 {
+		t.Fatalf("DELETE through the node below its floor: %s", r)
+	}
+	delete(acked, "obj-00")
+	if r := n1.answerWithin(t, rawReq{Method: "GET", Bucket: b, Key: "obj-00"}); r.Status != 404 {
+		t.Fatalf("GET of the object deleted through the node below its floor: %s", r)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(256 << 10)
+	deadline = time.Now().Add(time.Minute)
+	for {
+		r := n3.answerWithin(t, rawReq{Method: "PUT", Bucket: b, Key: "after", Body: body})
+		if r.Status == 200 {
+			acked["after"] = body
+			break
+		}
+		diskFull(t, "PUT while space returns", r, "--min-free")
+		if time.Now().After(deadline) {
+			t.Fatal("writes through the node did not resume after space returned")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, nd := range nodes {
+		acked.checkAll(t, nd.Server, b, "after space returned")
+	}
+}
