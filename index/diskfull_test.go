@@ -347,3 +347,26 @@ func TestSpaceFileResumesPartialWrites(t *testing.T) {
 		t.Fatalf("file holds %d bytes, not the %d written once each; first difference at %d", n, len(want), i)
 	}
 }
+
+// TestReserveRefusesRecordsNotMetadata: below the node's reserve
+// (StoreOptions.DiskFull) record writes are refused and node metadata,
+// which lets the node follow layout changes, is still written.
+func TestReserveRefusesRecordsNotMetadata(t *testing.T) {
+	var below atomic.Bool
+	s := faultStore(t, vfs.NewMem(), StoreOptions{DiskFull: below.Load})
+	defer s.Close()
+	below.Store(true)
+	if _, err := s.Merge([]Item{{TableObjects, diskKey(0), bigRecord(0, 10)}}, true); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("merge below the reserve: %v; want ErrDiskFull", err)
+	}
+	if err := s.Refusing(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Refusing below the reserve: %v", err)
+	}
+	if err := s.SetMeta("layout", []byte("v2")); err != nil {
+		t.Fatalf("metadata below the reserve: %v", err)
+	}
+	below.Store(false)
+	if _, err := s.Merge([]Item{{TableObjects, diskKey(0), bigRecord(0, 10)}}, true); err != nil {
+		t.Fatalf("merge above the reserve: %v", err)
+	}
+}

@@ -620,7 +620,10 @@ func (s *Store) SetMeta(name string, v []byte) error {
 		return err
 	}
 	defer s.leave()
-	if err := s.writable(); err != nil {
+	// Not held to the reserve: these few small values (the layout among
+	// them) are what lets the node follow the cluster while it is short of
+	// space.
+	if err := s.disk.err(); err != nil {
 		return fmt.Errorf("index set meta %s: %w", name, err)
 	}
 	b := s.db.NewBatch()
