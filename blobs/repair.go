@@ -114,7 +114,7 @@ func (r *Replicated) fetchLocal(ctx context.Context, id ID) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := r.cfg.Local.PutChunk(c); err != nil {
+	if err := r.putLocal("", c, false); err != nil {
 		return 0, err
 	}
 	return c.Len(), nil

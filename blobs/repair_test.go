@@ -7,6 +7,7 @@ package blobs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -98,4 +99,39 @@ func (p *peers) calls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.asked)
+}
+
+// TestNoChunkBelowTheFloor: a node whose disk is below its floor takes no
+// chunk, whoever sends it: another node, its own upload (which goes to the
+// other owners instead), or anti-entropy.
+func TestNoChunkBelowTheFloor(t *testing.T) {
+	local, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newStoringPeers()
+	data := bytes.Repeat([]byte("no room "), 1000)
+	held := map[string]map[ID][]byte{"b": {Sum(data): data}}
+	r := NewReplicated(ReplicatedConfig{
+		Self: "a", Local: local, RPC: tr, W: 2,
+		Placement: func() Placement { return fixedPlacement{[]string{"a", "b", "c"}} },
+		Admit:     func(int64) bool { return false },
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, nil)
+	c := Seal(data)
+	if _, err := r.servePut(context.Background(), "b", putBody("", c)); !errors.Is(err, ErrBelowFloor) {
+		t.Fatalf("a chunk from another node = %v; want ErrBelowFloor", err)
+	}
+	if err := r.Put(context.Background(), c); err != nil {
+		t.Fatalf("an upload through the full node: %v; want it on the two other owners", err)
+	}
+	tr.pending.Wait()
+	if local.Has(c.ID()) || len(tr.stored["b"]) != 1 || len(tr.stored["c"]) != 1 {
+		t.Fatalf("stored here %v, on b %d, on c %d", local.Has(c.ID()), len(tr.stored["b"]), len(tr.stored["c"]))
+	}
+	r.cfg.RPC = multiPeers{&peers{}, held}
+	var st RepairStats
+	if pass, err := r.RepairMissing(context.Background(), func(fn func(ID) bool) error { fn(c.ID()); return nil }, 0, time.Hour, &st); err != nil || pass.Fetched != 0 || local.Has(c.ID()) {
+		t.Fatalf("anti-entropy below the floor: %+v, %v, stored %v", pass, err, local.Has(c.ID()))
+	}
 }

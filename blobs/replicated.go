@@ -51,6 +51,13 @@ type ReplicatedConfig struct {
 	Logger    *slog.Logger
 	// OnRepair, if set, is called for every chunk copy repaired by a read.
 	OnRepair func(node string)
+	// Admit, if set, says whether this node's disk may take n more bytes
+	// (its free space is above the --min-free floor). Every chunk write
+	// to this node asks it: from other nodes, its own uploads (with n 0:
+	// the gateway admitted their bodies), repairs and anti-entropy. A
+	// refused write fails like an unreachable owner, and the coordinator
+	// goes to another owner or a fallback.
+	Admit func(n int64) bool
 }
 
 // Replicated is the cluster-wide chunk store of one node.
@@ -89,6 +96,10 @@ func (r *Replicated) Local() *Store { return r.cfg.Local }
 // ErrQuorum means fewer than W owners (or fallbacks) stored a chunk.
 var ErrQuorum = errors.New("blobs: write quorum not reached")
 
+// ErrBelowFloor means this node's free disk space is below its floor, so
+// it takes no more chunks.
+var ErrBelowFloor = errors.New("blobs: this node's free disk space is below its --min-free floor")
+
 func (r *Replicated) call(ctx context.Context, node, service string, body []byte) ([]byte, error) {
 	if r.cfg.RPC == nil {
 		return nil, fmt.Errorf("blobs: no transport to reach %s", node)
@@ -103,13 +114,23 @@ func (r *Replicated) call(ctx context.Context, node, service string, body []byte
 // returns.
 func (r *Replicated) putOn(ctx context.Context, node, owner string, c Chunk) error {
 	if node == r.cfg.Self {
-		return r.putLocal(owner, c)
+		return r.putLocal(owner, c, false)
 	}
 	return r.send(ctx, node, putBody(owner, c))
 }
 
 // putLocal stores c here, as a hint for owner when owner is not empty.
-func (r *Replicated) putLocal(owner string, c Chunk) error {
+// admitted says the bytes were admitted already (the gateway of this node
+// admitted the upload's whole body): the floor is checked, and the bytes
+// not counted twice.
+func (r *Replicated) putLocal(owner string, c Chunk, admitted bool) error {
+	n := int64(c.Len())
+	if admitted {
+		n = 0
+	}
+	if r.cfg.Admit != nil && !r.cfg.Admit(n) {
+		return fmt.Errorf("put chunk %s: %w", c.id, ErrBelowFloor)
+	}
 	if _, err := r.cfg.Local.PutChunk(c); err != nil {
 		return err
 	}
@@ -154,8 +175,7 @@ func (r *Replicated) Put(ctx context.Context, c Chunk) error {
 	p := r.cfg.Placement()
 	sets := p.ChunkWriteSets(id)
 	if len(sets) == 1 && len(sets[0]) == 1 && sets[0][0] == r.cfg.Self {
-		_, err := r.cfg.Local.PutChunk(c)
-		return err
+		return r.putLocal("", c, true)
 	}
 	need := make([]int, len(sets))
 	var owners []string
@@ -226,7 +246,7 @@ func (r *Replicated) Put(ctx context.Context, c Chunk) error {
 			local.Add(1)
 			go func() {
 				defer local.Done()
-				deliver(r.putLocal(hintFor, c))
+				deliver(r.putLocal(hintFor, c, true))
 			}()
 			return
 		}
@@ -407,7 +427,7 @@ func (r *Replicated) servePut(_ context.Context, _ string, body []byte) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("blob.put: %w", err)
 	}
-	return nil, r.putLocal(owner, c)
+	return nil, r.putLocal(owner, c, false)
 }
 
 func (r *Replicated) serveGet(_ context.Context, _ string, body []byte) ([]byte, error) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
 )
 
@@ -167,7 +168,7 @@ func asAPIError(err error) *APIError {
 	if a := asAuthError(err); a != nil {
 		return a
 	}
-	if errors.Is(err, index.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, index.ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, blobs.ErrBelowFloor) {
 		// Before the quorum: in a one-node store (or when this node's own
 		// replica was the one short of space) the quorum failed because
 		// the disk is full, which is what the client can act on.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/ringstore/ringstore/internal/bench"
 	"github.com/ringstore/ringstore/internal/diskspace"
-	"github.com/ringstore/ringstore/internal/rpc"
 )
 
 // defaultMinFree keeps a gigabyte free on a large disk, and on a small one
@@ -70,23 +67,4 @@ func newDiskGuard(data string, floor diskspace.Floor, log *slog.Logger) (*disksp
 		return nil, fmt.Errorf("--min-free: %w", err)
 	}
 	return g, nil
-}
-
-// errChunkBelowFloor is a replica's answer to a chunk write while its disk
-// is below the floor; the coordinator writes the chunk to another owner
-// or a fallback instead.
-var errChunkBelowFloor = errors.New("blob.put: this node's free disk space is below its --min-free floor")
-
-// refuseChunksBelowFloor has this node refuse chunk writes from other
-// nodes while its disk is below the floor. (Writes it coordinates itself
-// are refused by the gateway.)
-func refuseChunksBelowFloor(mux *rpc.Mux, g *diskspace.Guard) error {
-	return mux.Wrap("blob.put", func(h rpc.Handler) rpc.Handler {
-		return func(ctx context.Context, from string, body []byte) ([]byte, error) {
-			if !g.Admit(int64(len(body))) {
-				return nil, errChunkBelowFloor
-			}
-			return h(ctx, from, body)
-		}
-	})
 }

@@ -403,10 +403,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Placement: func() blobs.Placement { return current.Load().chunks },
 		Alive:     alive, W: o.writeQuorum, Logger: log,
 		OnRepair: func(string) { repairs.chunks.Add(1) },
+		Admit:    space.Admit,
 	}, mux)
-	if err := refuseChunksBelowFloor(mux, space); err != nil {
-		return err
-	}
 	verifier := &auth.Verifier{
 		Region: o.region,
 		Lookup: gateway.KeyLookup(ix, creds.AccessKeyID, creds.SecretAccessKey, o.keyCacheTTL),

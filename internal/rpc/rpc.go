@@ -42,20 +42,6 @@ func (m *Mux) Handle(service string, h Handler) {
 	m.mu.Unlock()
 }
 
-// Wrap replaces the handler of service with wrap(handler), for a check
-// the service's package leaves to the process that runs it. It fails when
-// nobody registered service.
-func (m *Mux) Wrap(service string, wrap func(Handler) Handler) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := m.handlers[service]
-	if h == nil {
-		return fmt.Errorf("%w %q", ErrUnknownService, service)
-	}
-	m.handlers[service] = wrap(h)
-	return nil
-}
-
 // ErrUnknownService is returned for a service nobody registered.
 var ErrUnknownService = errors.New("rpc: unknown service")
 
