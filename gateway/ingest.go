@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
@@ -44,6 +45,9 @@ type ingested struct {
 type bufferPool struct {
 	size int
 	pool sync.Pool
+	// out counts buffers taken and not yet returned, so that a request
+	// that keeps one, or returns one twice, shows.
+	out atomic.Int64
 }
 
 func newBufferPool(size int) *bufferPool {
@@ -52,8 +56,15 @@ func newBufferPool(size int) *bufferPool {
 	return p
 }
 
-func (p *bufferPool) get() *[]byte  { return p.pool.Get().(*[]byte) }
-func (p *bufferPool) put(b *[]byte) { p.pool.Put(b) }
+func (p *bufferPool) get() *[]byte {
+	p.out.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
+func (p *bufferPool) put(b *[]byte) {
+	p.out.Add(-1)
+	p.pool.Put(b)
+}
 
 // ingest reads body to its end, storing it as inline bytes or chunks.
 // declared is the length the request declared (-1 when unknown); a body

@@ -62,7 +62,13 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return &testServer{t: t, s: New(cfg), ix: ix, blobs: bs}
+	ts := &testServer{t: t, s: New(cfg), ix: ix, blobs: bs}
+	t.Cleanup(func() {
+		if n := ts.s.bufs.out.Load(); n != 0 {
+			t.Errorf("%d chunk buffers taken and not returned (or returned twice)", n)
+		}
+	})
+	return ts
 }
 
 // do sends a signed request and returns the recorded response.
