@@ -76,7 +76,7 @@ var (
 	ErrNotImplemented              = apiErr("NotImplemented", 501, "A header you provided implies functionality that is not implemented")
 	ErrNotModified                 = apiErr("NotModified", 304, "Not Modified")
 	ErrPreconditionFailed          = apiErr("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
-	ErrRequestTimeout              = apiErr("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
+	ErrRequestTimeout              = apiErr("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.")
 	ErrSlowDown                    = apiErr("SlowDown", 503, "Please reduce your request rate.")
 	ErrServiceUnavailable          = apiErr("ServiceUnavailable", 503, "Service is unable to handle request.")
 	ErrUnexpectedContent           = apiErr("UnexpectedContent", 400, "This request does not support content")
@@ -132,6 +132,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	rc.errCode = ae.Code
 	h := w.Header()
+	if ae.Code == ErrRequestTimeout.Code {
+		// The connection stands mid-body: it cannot carry another request.
+		h.Set("Connection", "close")
+	}
 	// A body-less status or a HEAD request carries no error document: S3
 	// answers HEAD errors with just the status.
 	if ae.Status == http.StatusNotModified || r.Method == http.MethodHead {

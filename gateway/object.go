@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -398,7 +400,15 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err := s.streamVersion(ctx, w, v, start, length); err != nil {
 		// Headers are out; the only honest signal left is to cut the
 		// connection so the client sees a short body, never wrong bytes.
-		s.log.Error("object read failed mid-stream", "request_id", reqCtx(r).id, "bucket", bucket, "key", key, "err", err)
+		var wf writeFailed
+		switch {
+		case !errors.As(err, &wf):
+			s.log.Error("object read failed mid-stream", "request_id", reqCtx(r).id, "bucket", bucket, "key", key, "err", err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.log.Info("client stopped reading the object", "request_id", reqCtx(r).id, "bucket", bucket, "key", key)
+		default:
+			s.log.Debug("client went away mid-stream", "request_id", reqCtx(r).id, "bucket", bucket, "key", key, "err", err)
+		}
 		panic(http.ErrAbortHandler)
 	}
 	return nil

@@ -67,6 +67,13 @@ type Config struct {
 	// with the length of its body (0 when not known); false refuses the
 	// request with ErrBelowFloor.
 	AdmitWrite func(n int64) bool
+	// ProgressTimeout bounds how long a request body or a response may
+	// move no bytes: a body that stalls ends the request with
+	// RequestTimeout, a response the client stops reading ends the
+	// handler, and either closes the connection. A stall is noticed
+	// after between half and all of it, and a response must move 64 KiB
+	// per half of it. 0 means DefaultProgressTimeout, negative disables.
+	ProgressTimeout time.Duration
 }
 
 // Chunks is what the gateway needs of the chunk store.
@@ -131,6 +138,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.BucketCacheTTL == 0 {
 		cfg.BucketCacheTTL = time.Second
+	}
+	if cfg.ProgressTimeout == 0 {
+		cfg.ProgressTimeout = DefaultProgressTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes), buckets: newBucketCache(cfg.BucketCacheTTL, time.Now)}
 	s.bucketTable, s.objectTable = s.bucketRoutes(), s.objectRoutes()
@@ -210,6 +220,7 @@ type requestContext struct {
 	accessKey     string
 	auth          *auth.Result
 	errCode       string
+	progress      progress
 }
 
 type ctxKey struct{}
@@ -231,6 +242,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(hb[:])
 	rc.hostID = base64.StdEncoding.EncodeToString(hb[:])
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
+	w, r = rc.progress.start(w, r, s.cfg.ProgressTimeout)
 	h := w.Header()
 	h.Set("x-amz-request-id", rc.id)
 	h.Set("x-amz-id-2", rc.hostID)
@@ -255,6 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", r.RequestURI,
 			"error", rc.errCode, "duration", d)
+		rc.progress.finish()
 	}()
 	s.router.ServeHTTP(w, r)
 }

@@ -146,9 +146,11 @@ func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Versio
 		if werr == nil {
 			lo := max(start-f.c.offset, 0)
 			hi := min(end-f.c.offset, int64(len(f.data)))
-			var n int
-			n, werr = w.Write(f.data[lo:hi])
+			n, err := w.Write(f.data[lo:hi])
 			written += int64(n)
+			if err != nil {
+				werr = writeFailed{err}
+			}
 		}
 		if f.buf != nil {
 			s.bufs.put(f.buf)
@@ -165,5 +167,12 @@ func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Versio
 	}
 	return nil
 }
+
+// writeFailed is a response the client did not take: it went away or
+// stopped reading. The store is not at fault.
+type writeFailed struct{ err error }
+
+func (e writeFailed) Error() string { return "writing the response: " + e.err.Error() }
+func (e writeFailed) Unwrap() error { return e.err }
 
 func blobIDOf(id index.BlobID) blobs.ID { return blobs.ID(id) }
