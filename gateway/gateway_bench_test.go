@@ -72,7 +72,7 @@ type benchServer struct {
 
 // newBenchServer builds a single-node server as cmd/ringstore does, with
 // the index on disk (diskIndex) or in memory.
-func newBenchServer(tb testing.TB, diskIndex bool) *benchServer {
+func newBenchServer(tb testing.TB, diskIndex bool, mutate ...func(*Config)) *benchServer {
 	tb.Helper()
 	dir := tb.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -100,11 +100,14 @@ func newBenchServer(tb testing.TB, diskIndex bool) *benchServer {
 	ipl, bpl := index.RingPlacement(rg), blobs.RingPlacement(rg)
 	ix := index.New(index.Config{Self: "n1", Placement: func() index.Placement { return ipl }, Store: store, N: cl.Layout.Replicas, Logger: quiet})
 	chunks := blobs.NewReplicated(blobs.ReplicatedConfig{Self: "n1", Local: bs, Placement: func() blobs.Placement { return bpl }, Logger: quiet}, nil)
-	s := New(Config{
+	cfg := Config{
 		Index: ix, Chunks: chunks, Logger: quiet,
 		Auth: &auth.Verifier{Region: "us-east-1", Lookup: KeyLookup(ix, benchCreds.AccessKeyID, benchCreds.SecretAccessKey, 30*time.Second)},
-	})
-	return &benchServer{s: s, ix: ix, store: store}
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	return &benchServer{s: New(cfg), ix: ix, store: store}
 }
 
 // benchRequest returns a request signed as `ringstore bench` signs it.
