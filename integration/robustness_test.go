@@ -458,6 +458,8 @@ func TestServerRefusesBadSettings(t *testing.T) {
 		{"--wal-sync-delay", "1s"},
 		{"--wal-sync-delay", "-1ms"},
 		{"--rpc-write-timeout", "100ms"},
+		{"--s3-progress-timeout", "100ms"},
+		{"--s3-progress-timeout", "1h"},
 		{"--bootstrap-expect", "3"},
 		{"--index-memory", "1MiB"},
 		{"--index-memory", "1TiB"},

@@ -57,6 +57,7 @@ type serverOptions struct {
 	chunkRepairRate                         float64
 	walSyncDelay                            time.Duration
 	rpcWriteTimeout                         time.Duration
+	s3ProgressTimeout                       time.Duration
 	bootstrapExpect                         int
 	indexMemory                             string
 	minFree                                 string
@@ -140,6 +141,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.settleDelay, "settle-delay", envDuration("RINGSTORE_SETTLE_DELAY", 10*time.Second), "how long a node lets requests under an old layout finish before acknowledging a new one [RINGSTORE_SETTLE_DELAY]")
 	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it, 0 to 10ms; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
 	f.DurationVar(&o.rpcWriteTimeout, "rpc-write-timeout", envDuration("RINGSTORE_RPC_WRITE_TIMEOUT", 10*time.Second), "how long a connection to another node may take no writes before it is closed and its requests fail; a link must move 256 KiB in half of it [RINGSTORE_RPC_WRITE_TIMEOUT]")
+	f.DurationVar(&o.s3ProgressTimeout, "s3-progress-timeout", envDuration("RINGSTORE_S3_PROGRESS_TIMEOUT", gateway.DefaultProgressTimeout), "how long an S3 request body or response may move no bytes before the request ends (RequestTimeout) and its connection is closed, 1s to 10m; a client must move 64 KiB in half of it [RINGSTORE_S3_PROGRESS_TIMEOUT]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -234,6 +236,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if o.chunkRepairRate <= 0 {
 		return fmt.Errorf("--chunk-repair-rate %v: want bytes per second above 0", o.chunkRepairRate)
+	}
+	// Below a second, a client on a busy link or behind a GC pause would
+	// have its transfers cut; far above it, stalled clients pile up with
+	// their connections and buffers.
+	if o.s3ProgressTimeout < time.Second || o.s3ProgressTimeout > 10*time.Minute {
+		return fmt.Errorf("--s3-progress-timeout %v: want 1s to 10m", o.s3ProgressTimeout)
 	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
@@ -419,7 +427,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	gw := gateway.New(gateway.Config{
 		Region: o.region, Domain: o.domain, Index: ix, Chunks: chunks, Auth: verifier, Logger: log,
 		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged, GCGrace: o.gcGrace,
-		AdmitWrite: space.Admit,
+		AdmitWrite:      space.Admit,
+		ProgressTimeout: o.s3ProgressTimeout,
 	})
 	if cluster {
 		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {
