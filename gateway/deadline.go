@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -12,174 +13,200 @@ import (
 // connection on which a transfer has stalled for about 20 s.
 const DefaultProgressTimeout = 20 * time.Second
 
-// progressPiece is the most handed to the connection between two looks at
-// the write deadline. The deadline bounds a stalled client, not a slow
-// one: a 1 MiB chunk written at once would fail on any link that cannot
-// take it within the deadline, while a client taking a piece per half
-// timeout is making progress and keeps its connection.
-const progressPiece = 64 << 10
+// The progress timeout is kept by deadlines on the connection that move
+// forward as bytes move: net/http sets no read or write deadline of its
+// own while a handler runs, so a client that stops sending a body, or
+// stops reading a response, would otherwise hold the handler, its
+// goroutine and its chunk buffers for ever. A deadline is moved only when
+// much of it is used up, since a timer update on every small read or
+// write is a measurable share of a small request's cost.
 
-// deadliner is the part of net/http's ResponseWriter that reaches the
-// connection; http.ResponseController finds it the same way.
-type deadliner interface {
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
-
-func connDeadlines(w http.ResponseWriter) deadliner {
-	for {
-		if d, ok := w.(deadliner); ok {
-			return d
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil
-		}
-		w = u.Unwrap()
-	}
-}
-
-// progress bounds how long one request's body and response may stand
-// still, by deadlines on its connection that move forward as bytes move.
-// net/http sets no read or write deadline of its own during a request, so
-// a client that stops sending a body, or stops reading a response, would
-// otherwise hold the handler, its goroutine and its buffers for ever. A
-// deadline is moved only when half of it is used up: timer updates on
-// every small read or write are a measurable share of a request's cost.
-// A stall is therefore noticed after between half and all of the timeout.
-//
-// Only the handler's goroutine uses a progress, so it needs no lock.
-type progress struct {
+// progressBody reads a request body under a read deadline. Reads need no
+// more: one returns as soon as any byte comes, so a client sending
+// something every timeout keeps its request. Only the handler's goroutine
+// reads the body.
+type progressBody struct {
+	body    io.ReadCloser
+	conn    interface{ SetReadDeadline(time.Time) error }
 	timeout time.Duration
-	conn    deadliner // nil: no connection (tests), nothing to bound
-
-	w http.ResponseWriter
-	// writeBy is the write deadline this request set, zero before its
-	// first write: net/http clears the write deadline after every request.
-	writeBy time.Time
-
-	body     io.ReadCloser
-	readBy   time.Time
-	bodyEOF  bool
+	readBy  time.Time
+	// eof: the body has ended. net/http then clears the read deadline and
+	// reads on its own, to notice a client that goes away; a deadline set
+	// again would fail that read, which cancels the request's context and
+	// so cuts off a handler that works on after the body (a multipart
+	// completion).
+	eof      bool
 	timedOut bool
 }
 
-// start wraps w and r's body; off (a negative timeout) leaves them as they
-// are.
-func (p *progress) start(w http.ResponseWriter, r *http.Request, timeout time.Duration) (http.ResponseWriter, *http.Request) {
-	if timeout < 0 {
-		return w, r
-	}
-	p.timeout = timeout
-	p.conn = connDeadlines(w)
-	if p.conn == nil {
-		return w, r
-	}
-	p.w = w
-	if r.Body != nil && r.Body != http.NoBody {
-		p.body = r.Body
-		r.Body = progressBody{p}
-	}
-	return progressWriter{p}, r
-}
-
-// finish runs after the handler. net/http then reads what is left of the
-// body, to reuse the connection, and writes what is left of the response
-// (the header alone, for many): both under a deadline too.
-func (p *progress) finish() {
-	if p.conn == nil {
+// wrapBody puts r's body under the read deadline when r came over a
+// connection (not, say, a test's recorder) and has a body.
+func (b *progressBody) wrapBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
+	if timeout < 0 || r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	if p.body != nil && !p.bodyEOF && !p.timedOut {
-		p.armRead()
+	// Found as http.ResponseController finds it, without the error it
+	// allocates for a writer that has none.
+	for {
+		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+			b.conn = d
+			break
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
 	}
-	p.armWrite()
+	b.body, b.timeout = r.Body, timeout
+	r.Body = b
 }
 
-func (p *progress) armWrite() {
+// finish runs after the handler: net/http then reads what is left of the
+// body, to reuse the connection, under a deadline too.
+func (b *progressBody) finish() {
+	if b.conn != nil && !b.eof && !b.timedOut {
+		b.arm()
+	}
+}
+
+// arm keeps the deadline at least a timeout ahead, moving it by half a
+// timeout at a time: a body that stands still is noticed after between
+// one and one and a half timeouts.
+func (b *progressBody) arm() {
 	now := time.Now()
-	if p.writeBy.Sub(now) < p.timeout/2 {
-		p.writeBy = now.Add(p.timeout)
-		_ = p.conn.SetWriteDeadline(p.writeBy)
+	if b.readBy.Sub(now) < b.timeout {
+		b.readBy = now.Add(b.timeout + b.timeout/2)
+		_ = b.conn.SetReadDeadline(b.readBy)
 	}
 }
 
-func (p *progress) armRead() {
-	now := time.Now()
-	if p.readBy.Sub(now) < p.timeout/2 {
-		p.readBy = now.Add(p.timeout)
-		_ = p.conn.SetReadDeadline(p.readBy)
+func (b *progressBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return b.body.Read(p)
 	}
-}
-
-// progressBody reads the request body under the read deadline.
-type progressBody struct{ p *progress }
-
-func (b progressBody) Read(buf []byte) (int, error) {
-	p := b.p
-	if p.bodyEOF {
-		return p.body.Read(buf)
-	}
-	if p.timedOut {
+	if b.timedOut {
 		// A stalled client gets no second timeout from a reader that
 		// tries again.
 		return 0, ErrRequestTimeout
 	}
-	p.armRead()
-	n, err := p.body.Read(buf)
+	b.arm()
+	n, err := b.body.Read(p)
 	switch {
 	case err == io.EOF:
-		// At the body's end net/http clears the read deadline and starts
-		// a read of its own, to notice a client that goes away; that read
-		// failing would cancel the request's context, and with it a
-		// handler that works on after the body (a multipart completion).
-		p.bodyEOF = true
+		b.eof = true
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
-		p.timedOut = true
+		b.timedOut = true
 		return n, ErrRequestTimeout
 	}
 	return n, err
 }
 
-func (b progressBody) Close() error { return b.p.body.Close() }
+func (b *progressBody) Close() error { return b.body.Close() }
 
-// progressWriter writes the response under the write deadline.
-type progressWriter struct{ p *progress }
-
-func (w progressWriter) Header() http.Header { return w.p.w.Header() }
-
-func (w progressWriter) WriteHeader(code int) {
-	// An informational response goes out at once; a final one waits for
-	// the body or for finish.
-	if code < 200 {
-		w.p.armWrite()
+// Listener returns ln with every connection's writes under the progress
+// timeout: a response, or anything else net/http writes, that the client
+// takes no bytes of for the timeout fails, which ends its handler (and
+// frees its buffers) and closes the connection.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	if s.cfg.ProgressTimeout < 0 {
+		return ln
 	}
-	w.p.w.WriteHeader(code)
+	return progressListener{ln, s.cfg.ProgressTimeout}
 }
 
-func (w progressWriter) Write(b []byte) (int, error) {
-	written := 0
+type progressListener struct {
+	net.Listener
+	timeout time.Duration
+}
+
+func (l progressListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &progressConn{Conn: c, timeout: l.timeout}, nil
+}
+
+// progressConn writes under a write deadline. Unlike a read, a write
+// waits for room in the kernel's send buffer, and the kernel wakes a
+// blocked writer only once a third of that buffer has drained; on a fast
+// link the buffer grows to megabytes, more than a slow but steady client
+// may read within the timeout. So a write that meets the deadline asks
+// the kernel whether the client has been taking bytes (acknowledging
+// them), and if it has, goes on.
+//
+// net/http writes a connection from one goroutine at a time, and sets
+// its write deadline only between requests, from that goroutine too.
+type progressConn struct {
+	net.Conn
+	timeout time.Duration
+	writeBy time.Time // the write deadline set; zero when none
+	written int64     // bytes handed to the kernel
+	// acked is how many of them the client had taken when last looked,
+	// at ackedAt; zero when writes have moved since.
+	acked   int64
+	ackedAt time.Time
+}
+
+func (c *progressConn) Write(b []byte) (int, error) {
+	total := 0
 	for {
-		w.p.armWrite()
-		piece := b[:min(len(b), progressPiece)]
-		n, err := w.p.w.Write(piece)
-		written += n
-		if err != nil {
-			return written, err
+		if now := time.Now(); c.writeBy.Sub(now) < c.timeout/2 {
+			c.setWriteBy(now.Add(c.timeout))
+			c.ackedAt = time.Time{}
 		}
+		n, err := c.Conn.Write(b)
+		total += n
+		c.written += int64(n)
 		b = b[n:]
-		if len(b) == 0 {
-			return written, nil
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.taking() {
+			return total, err
 		}
 	}
 }
 
-func (w progressWriter) Flush() {
-	w.p.armWrite()
-	if f, ok := w.p.w.(http.Flusher); ok {
-		f.Flush()
+// taking reports whether the client has taken bytes within the last
+// timeout, and if so moves the deadline a timeout past the last time it
+// was seen to. The first look after writes moved only notes how far the
+// client got, so a client that stops reading is cut off after between one
+// and a half and two timeouts.
+func (c *progressConn) taking() bool {
+	queued, ok := sendQueue(c.Conn)
+	if !ok {
+		return false
 	}
+	now := time.Now()
+	if acked := c.written - queued; acked != c.acked || c.ackedAt.IsZero() {
+		c.acked, c.ackedAt = acked, now
+	}
+	if now.Sub(c.ackedAt) >= c.timeout {
+		return false
+	}
+	c.setWriteBy(c.ackedAt.Add(c.timeout))
+	return true
 }
 
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w progressWriter) Unwrap() http.ResponseWriter { return w.p.w }
+func (c *progressConn) setWriteBy(t time.Time) {
+	c.writeBy = t
+	_ = c.Conn.SetWriteDeadline(t)
+}
+
+func (c *progressConn) SetWriteDeadline(t time.Time) error {
+	c.writeBy = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *progressConn) SetDeadline(t time.Time) error {
+	c.writeBy = t
+	return c.Conn.SetDeadline(t)
+}
+
+// CloseWrite lets net/http half-close the connection before it closes it
+// after an error, so that the client reads the error instead of a reset.
+func (c *progressConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -2,11 +2,11 @@
 //
 // Goal: the price of the read and write deadlines, on small requests
 // (where one deadline update per request is the largest share) and on
-// 1 MiB GETs (whose responses go out in pieces, with a look at the clock
-// before each).
+// 1 MiB GETs.
 //
 // Method: the bench server (index in memory) behind a real http.Server
-// on loopback with cmd/ringstore's settings, driven by net/http clients
+// on loopback with cmd/ringstore's settings and Server.Listener, driven
+// by net/http clients
 // over keep-alive connections, with the timeouts off (ProgressTimeout -1)
 // and on (the default). Requests are signed as `ringstore bench` signs
 // them (UNSIGNED-PAYLOAD), each op signing its own. The client runs on
@@ -120,7 +120,7 @@ func serveLoopback(tb testing.TB, s *Server) string {
 		Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(slog.New(slog.NewTextHandler(io.Discard, nil)).Handler(), slog.LevelDebug),
 	}
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(s.Listener(ln)) }()
 	tb.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
 }

@@ -1,9 +1,9 @@
 // deadline_test.go: the progress timeouts, over real loopback
-// connections (deadlines live on the connection, so a recorder cannot
-// show them). The server's sockets get small send buffers and the
-// clients small receive buffers, so that a response the client does not
-// read stops the handler within a few pieces instead of filling
-// megabytes of kernel buffers first.
+// connections through Server.Listener (deadlines live on the connection,
+// so a recorder cannot show them). Clients get small receive buffers; the
+// server's send buffers grow as the kernel lets them (to about 4 MB on
+// loopback), except where a test asks for small ones so that a client
+// that stops reading blocks the handler after a few kilobytes.
 package gateway
 
 import (
@@ -46,14 +46,17 @@ type liveServer struct {
 	finished atomic.Int64
 }
 
-func serveLive(t *testing.T, ts *testServer) *liveServer {
+func serveLive(t *testing.T, ts *testServer, smallBuffers bool) *liveServer {
 	t.Helper()
 	ls := &liveServer{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer ls.finished.Add(1)
 		ts.s.ServeHTTP(w, r)
 	}))
-	srv.Listener = smallSendBuffers{srv.Listener}
+	if smallBuffers {
+		srv.Listener = smallSendBuffers{srv.Listener}
+	}
+	srv.Listener = ts.s.Listener(srv.Listener)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ls.addr = srv.Listener.Addr().String()
@@ -101,24 +104,43 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 func TestStalledResponseEndsHandler(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.ChunkBytes, c.ProgressTimeout = 1<<20, testTimeout })
-	ls := serveLive(t, ts)
+	ls := serveLive(t, ts, true)
 	ts.must(200, "PUT", "/bkt", nil)
 	data := randBytes(1, 8<<20)
 	ts.must(200, "PUT", "/bkt/big", data)
+	ts.must(200, "PUT", "/bkt/small", data[:100<<10])
 
+	// A whole response first, on the same connection: the deadlines it
+	// leaves behind must not spare the next.
 	c := ls.dialSmall(t)
-	req := ls.signed(t, "GET", "/bkt/big", nil, 0, auth.ModeUnsignedPayload)
-	if err := req.Write(c); err != nil {
-		t.Fatal(err)
-	}
+	br := bufio.NewReaderSize(c, 4<<10)
 	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
-	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 4<<10), req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET: %v %v", resp, err)
+	for _, key := range []string{"small", "big"} {
+		req := ls.signed(t, "GET", "/bkt/"+key, nil, 0, auth.ModeUnsignedPayload)
+		if err := req.Write(c); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", key, resp, err)
+		}
+		if key == "small" {
+			if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 100<<10 {
+				t.Fatalf("GET small: %d bytes, %v", len(b), err)
+			}
+			continue
+		}
+		stalled(t, ts, ls, resp, len(data))
 	}
+}
+
+// stalled checks that the server gives up on resp, a response its client
+// stopped reading after the header.
+func stalled(t *testing.T, ts *testServer, ls *liveServer, resp *http.Response, size int) {
+	t.Helper()
 	// The client reads nothing more: the handler must give up on its own
 	// and return its chunk buffers.
-	took := waitUntil(t, 30*time.Second, "the stalled GET's handler returns", func() bool { return ls.finished.Load() == 1 })
+	took := waitUntil(t, 30*time.Second, "the stalled GET's handler returns", func() bool { return ls.finished.Load() == 2 })
 	t.Logf("handler returned %v after the client stopped reading (timeout %v)", took.Round(time.Millisecond), testTimeout)
 	if n := ts.s.bufs.out.Load(); n != 0 {
 		t.Fatalf("%d chunk buffers not returned after the handler ended", n)
@@ -126,15 +148,15 @@ func TestStalledResponseEndsHandler(t *testing.T) {
 	// And the connection is closed: what the kernel held comes, then the
 	// body ends short.
 	n, err := io.Copy(io.Discard, resp.Body)
-	if err == nil || n >= int64(len(data)) {
-		t.Fatalf("read %d of %d bytes, err %v: want a short body", n, len(data), err)
+	if err == nil || n >= int64(size) {
+		t.Fatalf("read %d of %d bytes, err %v: want a short body", n, size, err)
 	}
 }
 
 func TestStalledBodyRequestTimeout(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.ProgressTimeout = testTimeout })
-	ls := serveLive(t, ts)
+	ls := serveLive(t, ts, true)
 	ts.must(200, "PUT", "/bkt", nil)
 
 	const size = 1 << 20
@@ -196,11 +218,10 @@ func (tr *trickle) Read(p []byte) (int, error) {
 
 func TestSlowClientsSurvive(t *testing.T) {
 	t.Parallel()
-	// Chunks of 1 MiB take longer than the timeout at the GET's pace.
 	ts := newTestServer(t, func(c *Config) { c.ChunkBytes, c.ProgressTimeout = 1<<20, testTimeout })
-	ls := serveLive(t, ts)
+	ls := serveLive(t, ts, false)
 	ts.must(200, "PUT", "/bkt", nil)
-	big := randBytes(3, 4<<20)
+	big := randBytes(3, 8<<20)
 	ts.must(200, "PUT", "/bkt/big", big)
 	t.Run("put", func(t *testing.T) {
 		t.Parallel()
@@ -235,10 +256,11 @@ func TestSlowClientsSurvive(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET: %v %v", resp, err)
 		}
-		// 32 KiB every 50 ms: 6.4 s for 4 MiB, a 64 KiB piece in a fifth
-		// of the half timeout.
+		// 48 KiB every 50 ms: once the kernel's buffers are full, the
+		// server's writes wait longer than the timeout for a third of its
+		// send buffer to drain, while the client keeps taking bytes.
 		var got bytes.Buffer
-		buf := make([]byte, 32<<10)
+		buf := make([]byte, 48<<10)
 		for {
 			n, err := io.ReadFull(resp.Body, buf)
 			got.Write(buf[:n])
@@ -284,7 +306,7 @@ func TestHandlerOutlivesBodyDeadline(t *testing.T) {
 		c.ProgressTimeout = testTimeout
 		c.Chunks = slowChunks{c.Chunks, 3 * testTimeout}
 	})
-	ls := serveLive(t, ts)
+	ls := serveLive(t, ts, false)
 	ts.must(200, "PUT", "/bkt", nil)
 	data := randBytes(5, 8<<10)
 	resp, err := http.DefaultClient.Do(ls.signed(t, "PUT", "/bkt/k", bytes.NewReader(data), int64(len(data)), auth.ModeUnsignedPayload))
@@ -303,7 +325,7 @@ func TestHandlerOutlivesBodyDeadline(t *testing.T) {
 func TestConnectionReusedAfterDeadlines(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.ProgressTimeout = testTimeout })
-	ls := serveLive(t, ts)
+	ls := serveLive(t, ts, false)
 	ts.must(200, "PUT", "/bkt", nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()

@@ -68,11 +68,12 @@ type Config struct {
 	// request with ErrBelowFloor.
 	AdmitWrite func(n int64) bool
 	// ProgressTimeout bounds how long a request body or a response may
-	// move no bytes: a body that stalls ends the request with
-	// RequestTimeout, a response the client stops reading ends the
-	// handler, and either closes the connection. A stall is noticed
-	// after between half and all of it, and a response must move 64 KiB
-	// per half of it. 0 means DefaultProgressTimeout, negative disables.
+	// stand still: a body the client stops sending ends the request with
+	// RequestTimeout, a response it stops reading ends the handler, and
+	// either closes the connection. A stall is noticed within two
+	// timeouts; a client that moves some bytes every timeout is never cut
+	// off, however slow. Responses are bounded on connections accepted
+	// through Listener. 0 means DefaultProgressTimeout, negative disables.
 	ProgressTimeout time.Duration
 }
 
@@ -220,7 +221,7 @@ type requestContext struct {
 	accessKey     string
 	auth          *auth.Result
 	errCode       string
-	progress      progress
+	body          progressBody
 }
 
 type ctxKey struct{}
@@ -242,7 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(hb[:])
 	rc.hostID = base64.StdEncoding.EncodeToString(hb[:])
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
-	w, r = rc.progress.start(w, r, s.cfg.ProgressTimeout)
+	rc.body.wrapBody(w, r, s.cfg.ProgressTimeout)
 	h := w.Header()
 	h.Set("x-amz-request-id", rc.id)
 	h.Set("x-amz-id-2", rc.hostID)
@@ -267,7 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", r.RequestURI,
 			"error", rc.errCode, "duration", d)
-		rc.progress.finish()
+		rc.body.finish()
 	}()
 	s.router.ServeHTTP(w, r)
 }
