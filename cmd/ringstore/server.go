@@ -489,7 +489,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			return err
 		}
 	}
-	s3Addr, err := serve(o.s3Addr, gw)
+	s3Addr, err := serve(o.s3Addr, gw, gw.Listener)
 	if err != nil {
 		return err
 	}
