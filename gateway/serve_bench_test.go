@@ -11,9 +11,9 @@
 // chunk store on disk, a one-member cluster layout with the default
 // partitions and replicas, ring placement, the root key from
 // RINGSTORE_ACCESS_KEY_ID / RINGSTORE_SECRET_ACCESS_KEY through
-// gateway.KeyLookup, the same http.Server settings, info-level logging),
-// serves S3 on $RINGSTORE_BENCH_SERVE and net/http/pprof on
-// $RINGSTORE_BENCH_PPROF, and runs until SIGINT/SIGTERM or
+// gateway.KeyLookup, the same http.Server settings and listener,
+// info-level logging), serves S3 on $RINGSTORE_BENCH_SERVE and
+// net/http/pprof on $RINGSTORE_BENCH_PPROF, and runs until SIGINT/SIGTERM or
 // $RINGSTORE_BENCH_SERVE_FOR (default 1h). Load comes from the unmodified
 // `ringstore bench` in another process; profiles are taken with
 // `go tool pprof -seconds 5 http://$RINGSTORE_BENCH_PPROF/debug/pprof/profile`.
@@ -105,11 +105,12 @@ func TestServeForProfiling(t *testing.T) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, serveFor)
 	defer cancel()
-	serve := func(addr string, h http.Handler) *http.Server {
+	serve := func(addr string, h http.Handler, wrap func(net.Listener) net.Listener) *http.Server {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ln = wrap(ln)
 		srv := &http.Server{
 			Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -122,8 +123,8 @@ func TestServeForProfiling(t *testing.T) {
 		t.Logf("serving on %s", ln.Addr())
 		return srv
 	}
-	s3 := serve(addr, gw)
-	prof := serve(pprofAddr, http.DefaultServeMux)
+	s3 := serve(addr, gw, gw.Listener)
+	prof := serve(pprofAddr, http.DefaultServeMux, func(ln net.Listener) net.Listener { return ln })
 	<-ctx.Done()
 	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelShutdown()
