@@ -38,8 +38,8 @@ func startTimeoutServer(t *testing.T) *Server {
 	return startServer(t, ServerOptions{Env: []string{"RINGSTORE_S3_PROGRESS_TIMEOUT=" + progressTimeout.String()}})
 }
 
-// dialSlow connects with a small receive buffer, so the server's writes
-// block soon after the client stops reading.
+// dialSlow connects with a small receive buffer: a response the client
+// does not read then fills little more than the server's send buffer.
 func dialSlow(t *testing.T, s *Server) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", s.Addr)
@@ -254,9 +254,9 @@ func TestSlowClientsGetThrough(t *testing.T) {
 	})
 	t.Run("get", func(t *testing.T) {
 		t.Parallel()
-		// 48 KiB every 50 ms: a 1 MiB chunk takes longer than the
-		// timeout, and the server waits on the client for the half of
-		// the object the kernel does not hold.
+		// 48 KiB every 50 ms: once the kernel's buffers are full, the
+		// server's writes wait longer than the timeout for a third of its
+		// send buffer to drain, while the client keeps taking bytes.
 		c := dialSlow(t, s)
 		start := time.Now()
 		resp := startGet(t, s, c, bucket, "big")
