@@ -77,6 +77,7 @@ func (s *Server) bucket(ctx context.Context, name string) (*index.Bucket, error)
 	if b := s.buckets.get(name); b != nil {
 		return b, nil
 	}
+	gen := s.buckets.generation()
 	b, err := s.cfg.Index.GetBucket(ctx, name)
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func (s *Server) bucket(ctx context.Context, name string) (*index.Bucket, error)
 	if !b.Live() {
 		return nil, ErrNoSuchBucket.with("BucketName", name)
 	}
-	s.buckets.put(b)
+	s.buckets.put(b, gen)
 	return b, nil
 }
 

@@ -17,14 +17,18 @@ import (
 type bucketCache struct {
 	ttl time.Duration
 	now func() time.Time
+	// gen, if set, counts the buckets deleted through this node: an entry
+	// read before a delete is stale after it, whenever it was stored.
+	gen func() uint64
 
 	mu sync.Mutex // guards m
 	m  map[string]cachedBucket
 }
 
 type cachedBucket struct {
-	b  *index.Bucket
-	at time.Time
+	b   *index.Bucket
+	at  time.Time
+	gen uint64 // gen() before the record was read
 }
 
 // bucketCacheMax bounds the cache; past it the cache starts over.
@@ -41,13 +45,21 @@ func (c *bucketCache) get(name string) *index.Bucket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[name]
-	if !ok || c.now().Sub(e.at) > c.ttl {
+	if !ok || c.now().Sub(e.at) > c.ttl || e.gen != c.generation() {
 		return nil
 	}
 	return e.b
 }
 
-func (c *bucketCache) put(b *index.Bucket) {
+func (c *bucketCache) generation() uint64 {
+	if c.gen == nil {
+		return 0
+	}
+	return c.gen()
+}
+
+// put stores b, read when generation() was gen.
+func (c *bucketCache) put(b *index.Bucket, gen uint64) {
 	if c.ttl <= 0 || !b.Live() {
 		return
 	}
@@ -56,7 +68,7 @@ func (c *bucketCache) put(b *index.Bucket) {
 	if len(c.m) >= bucketCacheMax {
 		c.m = map[string]cachedBucket{}
 	}
-	c.m[b.Name] = cachedBucket{b: b, at: c.now()}
+	c.m[b.Name] = cachedBucket{b: b, at: c.now(), gen: gen}
 }
 
 func (c *bucketCache) forget(name string) {

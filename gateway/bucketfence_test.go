@@ -27,7 +27,17 @@ import (
 )
 
 func TestPutRacingDeleteBucket(t *testing.T) {
-	ts := newTestServer(t)
+	// Both ways of finding a fence: the bucket record (a cluster node) and
+	// the process's own registry (a node alone).
+	for _, standalone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("standalone=%v", standalone), func(t *testing.T) {
+			putRacingDeleteBucket(t, standalone)
+		})
+	}
+}
+
+func putRacingDeleteBucket(t *testing.T, standalone bool) {
+	ts := newTestServer(t, func(c *Config) { c.Standalone = standalone })
 	r := rand.New(rand.NewPCG(3, 4))
 	trials := 200
 	if testing.Short() {

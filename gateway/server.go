@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,10 @@ type Config struct {
 	// InlineMax is the largest object stored inside its index record
 	// rather than as chunks; 0 means DefaultInlineMax, negative disables.
 	InlineMax int
+	// Standalone says no other node coordinates requests (the node is not
+	// a cluster node), so what this process knows of DeleteBuckets in
+	// progress is all there is (see bucketfence.go).
+	Standalone bool
 	// GCGrace is the garbage collector's grace period (0: 24h): a write
 	// in progress records its chunk references again every quarter of it.
 	GCGrace time.Duration
@@ -104,6 +109,11 @@ type Server struct {
 	now     func() time.Time
 	bufs    *bufferPool
 	buckets *bucketCache
+	fences  localFences // DeleteBuckets under way through this node
+	// deleteGen counts the buckets deleted through this node: a request
+	// that saw it unchanged from its start to its end saw no bucket
+	// deleted meanwhile (see bucketfence.go).
+	deleteGen atomic.Uint64
 
 	bucketTable, objectTable map[route]handler
 }
@@ -144,6 +154,7 @@ func New(cfg Config) *Server {
 		cfg.ProgressTimeout = DefaultProgressTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes), buckets: newBucketCache(cfg.BucketCacheTTL, time.Now)}
+	s.buckets.gen = s.deleteGen.Load
 	s.bucketTable, s.objectTable = s.bucketRoutes(), s.objectRoutes()
 	s.router = s.routes()
 	return s
@@ -222,6 +233,8 @@ type requestContext struct {
 	auth          *auth.Result
 	errCode       string
 	body          progressBody
+	// deleteGen is Server.deleteGen when the request came in.
+	deleteGen uint64
 }
 
 type ctxKey struct{}
@@ -242,6 +255,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var hb [24]byte
 	_, _ = rand.Read(hb[:])
 	rc.hostID = base64.StdEncoding.EncodeToString(hb[:])
+	rc.deleteGen = s.deleteGen.Load()
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
 	rc.body.wrapBody(w, r, s.cfg.ProgressTimeout)
 	h := w.Header()
