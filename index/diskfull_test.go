@@ -370,3 +370,40 @@ func TestReserveRefusesRecordsNotMetadata(t *testing.T) {
 		t.Fatalf("merge above the reserve: %v", err)
 	}
 }
+
+// TestRoomyStoreCommitsInline: a store told its disk is roomy commits on
+// the caller's goroutine, and its writes are as durable; told otherwise
+// (or not told) it hands synced commits to a worker.
+func TestRoomyStoreCommitsInline(t *testing.T) {
+	var roomy atomic.Bool
+	roomy.Store(true)
+	fs := &faultFS{FS: vfs.NewMem(), suffix: ".log", err: syscall.ENOSPC}
+	s := faultStore(t, fs, StoreOptions{Roomy: roomy.Load})
+	for i := range 10 {
+		if _, err := s.Merge([]Item{{TableObjects, diskKey(i), bigRecord(i, 100)}}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The workers pool starts a goroutine for its first task only when
+	// the store hands a commit over.
+	if n := s.committers.Started(); n != 0 {
+		t.Fatalf("a roomy store started %d commit workers", n)
+	}
+	roomy.Store(false)
+	if _, err := s.Merge([]Item{{TableObjects, diskKey(10), bigRecord(10, 100)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.committers.Started(); n != 1 {
+		t.Fatalf("a store near its floor started %d commit workers; want 1", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = faultStore(t, fs, StoreOptions{})
+	defer s.Close()
+	for i := range 11 {
+		if v, err := s.Get(diskKey(i)); err != nil || !bytes.Equal(v, bigRecord(i, 100)) {
+			t.Fatalf("merge %d after reopen: %v", i, err)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ringstore/ringstore/internal/workers"
 )
 
 // Store is a node's local record store on pebble: the replica side of the
@@ -55,12 +57,18 @@ type Store struct {
 	// is StoreOptions.DiskFull.
 	disk     *diskState
 	diskFull func() bool
+	// roomy is StoreOptions.Roomy.
+	roomy func() bool
 	// fullWait is how long a write already in flight when the disk fills
 	// is waited for before its caller is answered ErrDiskFull.
 	fullWait time.Duration
 	// commits counts the goroutines of commits (commit), which may
 	// outlive a caller that stopped waiting.
 	commits sync.WaitGroup
+	// committers runs synced commits: reused goroutines keep the stack a
+	// pebble commit grows, which a fresh goroutine per commit grew again
+	// each time.
+	committers *workers.Pool
 }
 
 // ErrClosed is returned by operations on a closed Store.
@@ -102,6 +110,12 @@ type StoreOptions struct {
 	// true below its reserve of free space, so that the log never meets
 	// a full disk in normal operation.
 	DiskFull func() bool
+	// Roomy, if set, reports that the disk has room well beyond what the
+	// writes in flight can take (a server: free space of at least twice
+	// its floor). Synced commits then run on their caller's goroutine;
+	// otherwise, and without Roomy, each is handed to a worker so that
+	// its caller's wait stays bounded should the disk fill up under it.
+	Roomy func() bool
 
 	// Tests: buffer writes as a server's store does (writeBufferFS) on FS
 	// too; the wait for writes in flight when the disk fills; the longest
@@ -218,8 +232,8 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index store %s: %w", dir, err)
 	}
-	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger, cacheBytes: o.CacheBytes, memTableBytes: opts.MemTableSize,
-		disk: disk, diskFull: o.DiskFull, fullWait: o.fullWait}
+	s := &Store{db: db, seed: maphash.MakeSeed(), log: o.Logger, cacheBytes: o.CacheBytes, memTableBytes: opts.MemTableSize, committers: workers.New(10 * time.Second),
+		disk: disk, diskFull: o.DiskFull, roomy: o.Roomy, fullWait: o.fullWait}
 	s.startKeyFilter()
 	return s, nil
 }
@@ -463,14 +477,17 @@ func (s *Store) writable() error {
 // commit applies b, calls unlock (if not nil) once b is applied, and
 // returns when b is durable, or applied when not sync. It takes b.
 //
-// A synced commit runs on a goroutine of its own so that the caller's
+// A synced commit near a full disk runs on a worker so that the caller's
 // wait has a bound once the disk is full: the commit may then wait for
 // space without end, and its caller is answered ErrDiskFull after
 // fullWait instead. The commit still lands if space returns; its caller
-// was not told it succeeded, so that is allowed. Commits without a sync
-// (read repairs) wait only for a stalled memtable flush, and stay on the
-// caller's goroutine: a handoff to another goroutine is a large part of
-// their cost.
+// was not told it succeeded, so that is allowed. With the disk roomy
+// (StoreOptions.Roomy) the commit runs on the caller's goroutine: the
+// handoff, a second goroutine woken per commit, cost about a tenth of a
+// node's small PUTs, and a disk that fills from well above the floor
+// within one reading of it is not what the floor is for. Commits without
+// a sync (read repairs) wait only for a stalled memtable flush, and stay
+// on the caller's goroutine.
 func (s *Store) commit(b *pebble.Batch, sync bool, unlock func()) error {
 	if b.Empty() {
 		_ = b.Close()
@@ -483,9 +500,17 @@ func (s *Store) commit(b *pebble.Batch, sync bool, unlock func()) error {
 		err := s.apply(b, false, unlock)
 		return s.commitErr(err)
 	}
+	if s.roomy != nil && s.disk.err() == nil && s.roomy() {
+		err := s.apply(b, true, unlock)
+		if err == nil {
+			err = b.SyncWait()
+			_ = b.Close()
+		}
+		return s.commitErr(err)
+	}
 	done := make(chan error, 1)
 	s.commits.Add(1)
-	go func() {
+	s.committers.Go(func() {
 		defer s.commits.Done()
 		err := s.apply(b, true, unlock)
 		if err == nil {
@@ -493,7 +518,7 @@ func (s *Store) commit(b *pebble.Batch, sync bool, unlock func()) error {
 			_ = b.Close()
 		}
 		done <- s.commitErr(err)
-	}()
+	})
 	bad := s.disk.unhealthy()
 	for {
 		select {

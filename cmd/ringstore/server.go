@@ -274,7 +274,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	syncDelay := walSyncDelay(o.walSyncDelay)
-	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay, MemoryBytes: indexMemory, DiskFull: space.BelowReserve})
+	store, err := index.OpenStore(filepath.Join(o.data, "index"), index.StoreOptions{Logger: log, WALSyncDelay: syncDelay, MemoryBytes: indexMemory, DiskFull: space.BelowReserve, Roomy: space.Roomy})
 	if err != nil {
 		return err
 	}
@@ -429,6 +429,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged, GCGrace: o.gcGrace,
 		AdmitWrite:      space.Admit,
 		ProgressTimeout: o.s3ProgressTimeout,
+		Standalone:      !cluster,
 	})
 	if cluster {
 		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {

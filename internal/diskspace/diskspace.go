@@ -227,6 +227,22 @@ func (g *Guard) Admit(n int64) bool {
 	return r.room > 0 && g.admitted.Add(n) <= r.room
 }
 
+// Roomy reports whether the free space is at least twice the floor: far
+// enough from it that writes in flight cannot use the rest up before the
+// next reading. Without a floor nothing is known, and it answers false.
+func (g *Guard) Roomy() bool {
+	if g.cfg.Floor == (Floor{}) {
+		return false
+	}
+	r := g.reading(nil)
+	for _, d := range r.dirs {
+		if d.Free < 2*d.Floor {
+			return false
+		}
+	}
+	return true
+}
+
 // BelowFloor reports whether the free space is below the floor.
 func (g *Guard) BelowFloor() bool { return g.reading(nil).room <= 0 && g.cfg.Floor != (Floor{}) }
 

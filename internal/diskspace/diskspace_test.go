@@ -192,3 +192,22 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardRoomy: roomy means at least twice the floor free on every
+// directory; without a floor nothing is known, so never roomy.
+func TestGuardRoomy(t *testing.T) {
+	d := &fakeDisk{free: 100 * mib, total: 1000 * mib}
+	g, clock := newGuard(t, d, Floor{Bytes: 40 * mib}, nil)
+	if !g.Roomy() {
+		t.Fatal("100 MiB free against a 40 MiB floor: not roomy")
+	}
+	d.set(79 * mib)
+	clock.advance(2 * time.Second)
+	if g.Roomy() || g.BelowFloor() {
+		t.Fatalf("79 MiB free against a 40 MiB floor: roomy %v, below the floor %v; want neither", g.Roomy(), g.BelowFloor())
+	}
+	none, _ := newGuard(t, &fakeDisk{free: 900 * mib, total: 1000 * mib}, Floor{}, nil)
+	if none.Roomy() {
+		t.Fatal("roomy without a floor")
+	}
+}

@@ -7,15 +7,19 @@
 // only its first task pays.
 package workers
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Pool hands tasks to idle workers, starting a new one when none is idle.
 // The number of workers is not bounded: callers bound their own work, as
 // they bounded the goroutines they started before. The zero value is not
 // usable; make one with New.
 type Pool struct {
-	work chan func()
-	idle time.Duration
+	work    chan func()
+	idle    time.Duration
+	started atomic.Int64
 }
 
 // New returns a pool whose workers exit after idle without a task.
@@ -28,9 +32,13 @@ func (p *Pool) Go(f func()) {
 	select {
 	case p.work <- f:
 	default:
+		p.started.Add(1)
 		go p.worker(f)
 	}
 }
+
+// Started returns how many workers the pool has started.
+func (p *Pool) Started() int64 { return p.started.Load() }
 
 func (p *Pool) worker(f func()) {
 	f()
