@@ -85,7 +85,13 @@ func (s *Server) bucket(ctx context.Context, name string) (*index.Bucket, error)
 	if !b.Live() {
 		return nil, ErrNoSuchBucket.with("BucketName", name)
 	}
-	s.buckets.put(b, gen)
+	// A record with a delete fence is not kept: once the delete is
+	// resolved it is stale, and a node that missed the fence's lifting
+	// would use it.
+	s.noteFence(b)
+	if _, fenced := activeFence(b, s.cfg.Index.Clock().Now().Time()); !fenced {
+		s.buckets.put(b, gen)
+	}
 	return b, nil
 }
 

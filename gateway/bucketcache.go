@@ -17,8 +17,9 @@ import (
 type bucketCache struct {
 	ttl time.Duration
 	now func() time.Time
-	// gen, if set, counts the buckets deleted through this node: an entry
-	// read before a delete is stale after it, whenever it was stored.
+	// gen, if set, counts the delete fences this node learnt: an entry
+	// read before a fence was learnt is stale after it, whenever it was
+	// stored.
 	gen func() uint64
 
 	mu sync.Mutex // guards m

@@ -16,40 +16,42 @@ import (
 //
 // DeleteBucket checks that the bucket is empty and marks it deleted; a
 // write reads its bucket (cached for a second), then commits its version.
-// Nothing orders the two, so DeleteBucket works in three steps, each a
-// quorum write or read of the bucket record or of the listing:
+// Nothing orders the two, so DeleteBucket works in steps:
 //
-//  1. it sets a fence on the bucket record (a config register);
-//  2. it checks again that the bucket is empty;
-//  3. if so it marks the bucket deleted, else it clears the fence and
-//     answers BucketNotEmpty.
+//  1. it sets a fence on the bucket record (a config register, by quorum
+//     write);
+//  2. it tells every node of the layout, and needs every one to answer:
+//     each registers the fence in memory (Server.FenceBucket);
+//  3. it checks again that the bucket is empty (a quorum listing);
+//  4. if so it marks the bucket deleted, else it clears the fence and
+//     answers BucketNotEmpty; either way it tells the nodes the fence is
+//     lifted.
 //
-// A write, after committing its version, reads the bucket record again,
-// uncached. No fence and the same live incarnation: it is acknowledged. If
-// its read does not see the fence, the fence was not written when the
-// write's commit completed, so step 2 sees the version and the delete
-// fails. A fence seen means a delete is under way and its step 2 may or
-// may not have seen the version: the write waits for step 3. Cleared, it
-// is acknowledged; deleted, it removes its version and answers
-// NoSuchBucket. Exactly one of the two fails.
+// A write, after committing its version, asks its own node: no fence
+// registered for the bucket, no fence learnt at all since the request came
+// in (Server.fenceGen), and none on the bucket record the request read,
+// and it stands. A registration its check missed came after its commit,
+// so before the delete's second listing, which sees the version and
+// fails. A fence learnt before the request came in was on the bucket
+// record before that (step 1 precedes step 2), and the request read its
+// bucket after it, and so read the fence, or the outcome of the delete:
+// the bucket cache drops what was read before a fence was learnt and
+// keeps no record with a fence on it. Otherwise the write reads the bucket
+// record until the fence is resolved: cleared, it stands; deleted, it
+// takes its version back and answers NoSuchBucket. Exactly one of the two
+// fails, and a write pays for it only while a delete of its bucket is
+// under way.
 //
-// A node that is not a cluster node (Config.Standalone) is the only
-// coordinator there is, so it knows every DeleteBucket: each registers its
-// fence in the process before it writes it, and counts itself in
-// Server.deleteGen once it has deleted. A write that, after its commit,
-// finds no fence registered and the count as it was when its request came
-// in stands without reading the bucket record. A registration its check
-// missed came after its commit, so before that delete's second listing,
-// which sees the version. A delete that finished before the check was
-// counted; if that was before the request came in, the request read its
-// bucket after the delete (the bucket cache drops what was read before a
-// delete), and found it gone.
+// A node that does not answer step 2 (down, or cut off, while it could
+// still coordinate writes) fails the delete with 503: a deleted bucket
+// must not depend on a node that never heard of the fence. A node that
+// restarts forgets its fences, and reads its buckets afresh, finding them.
 //
-// A deleter that dies between 1 and 3 leaves its fence: a fence older
-// than fenceVoidAfter is void, and a deleter gives up (clears its fence
-// and answers 503) rather than commit its delete later than
-// fenceCommitMax after setting it. The gap between the two covers clock
-// skew between nodes and the time the last write takes to land.
+// A deleter that dies leaves its fence on the record: a fence older than
+// fenceVoidAfter is void, and a deleter gives up (clears its fence and
+// answers 503) rather than delete later than fenceCommitMax after setting
+// it. The gap between the two covers clock skew between nodes and the
+// time the last write takes to land.
 
 // deleteFenceConfig names the bucket config register of the fence: a
 // non-empty value is a fence, an empty one a cleared fence.
@@ -78,40 +80,79 @@ func setConfig(b *index.Bucket, name string, ts index.Timestamp, value []byte) *
 	return &next
 }
 
-// localFences counts the DeleteBuckets under way through this node, by
-// bucket name.
-type localFences struct {
-	mu sync.Mutex // guards n
-	n  map[string]int
+// fenceSet holds the delete fences this node knows of, by bucket name and
+// fence timestamp, each until it is lifted or void.
+type fenceSet struct {
+	mu sync.Mutex // guards m
+	m  map[string]map[index.Timestamp]time.Time
 }
 
-// hold registers a fence on name and returns its release.
-func (f *localFences) hold(name string) func() {
+func (f *fenceSet) set(name string, ts index.Timestamp, until time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.n == nil {
-		f.n = map[string]int{}
+	if f.m == nil {
+		f.m = map[string]map[index.Timestamp]time.Time{}
 	}
-	f.n[name]++
-	return func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.n[name]--; f.n[name] == 0 {
-			delete(f.n, name)
+	if f.m[name] == nil {
+		f.m[name] = map[index.Timestamp]time.Time{}
+	}
+	f.m[name][ts] = until
+}
+
+func (f *fenceSet) lift(name string, ts index.Timestamp) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m[name], ts)
+	if len(f.m[name]) == 0 {
+		delete(f.m, name)
+	}
+}
+
+// held reports whether a fence on name is known and not void.
+func (f *fenceSet) held(name string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ts, until := range f.m[name] {
+		if now.Before(until) {
+			return true
 		}
+		delete(f.m[name], ts)
 	}
+	delete(f.m, name)
+	return false
 }
 
-func (f *localFences) held(name string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.n[name] > 0
+// FenceBucket registers (set) or lifts a delete fence on bucket name, at
+// timestamp ts: a DeleteBucket through another node tells every node of
+// it (step 2 above) and answers only once each has registered it.
+func (s *Server) FenceBucket(name string, ts index.Timestamp, set bool) {
+	if !set {
+		s.fences.lift(name, ts)
+		return
+	}
+	s.learnFence(name, ts)
+}
+
+// learnFence registers a fence and counts it: a request that came in
+// before takes the slow way, and bucket records read before are stale.
+func (s *Server) learnFence(name string, ts index.Timestamp) {
+	s.fences.set(name, ts, ts.Time().Add(fenceVoidAfter))
+	s.fenceGen.Add(1)
+	s.buckets.forget(name)
+}
+
+// noteFence registers the fence of a bucket record just read, if it has a
+// live one: a node that restarted, or never heard of a delete, learns of
+// it so.
+func (s *Server) noteFence(b *index.Bucket) {
+	if ts, ok := activeFence(b, s.cfg.Index.Clock().Now().Time()); ok && !s.fences.held(b.Name, time.Now()) {
+		s.learnFence(b.Name, ts)
+	}
 }
 
 func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ string) error {
 	ctx := r.Context()
 	defer s.buckets.forget(name)
-	defer s.fences.hold(name)()
 	ix := s.cfg.Index
 	var fence index.Timestamp
 	b, err := ix.UpdateBucket(ctx, name, func(cur *index.Bucket) (*index.Bucket, error) {
@@ -130,10 +171,18 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ st
 		return err
 	}
 	fenced := time.Now()
-	s.bucketChanged(ctx, name)
-
-	// clear lifts this delete's fence, and only it: a later fence, of
-	// another DeleteBucket, has a later timestamp and wins the register.
+	s.learnFence(name, fence)
+	defer func() {
+		s.FenceBucket(name, fence, false)
+		if s.cfg.FenceEverywhere != nil {
+			if err := s.cfg.FenceEverywhere(context.WithoutCancel(ctx), name, fence, false); err != nil {
+				s.log.Debug("a lifted bucket fence did not reach every node", "bucket", name, "err", err)
+			}
+		}
+	}()
+	// clear lifts this delete's fence from the record, and only it: a
+	// later fence, of another DeleteBucket, has a later timestamp and wins
+	// the register.
 	clear := func() {
 		cctx := context.WithoutCancel(ctx)
 		_, _ = ix.UpdateBucket(cctx, name, func(cur *index.Bucket) (*index.Bucket, error) {
@@ -143,6 +192,13 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ st
 			return setConfig(cur, deleteFenceConfig, fence+1, nil), nil
 		})
 		s.bucketChanged(cctx, name)
+	}
+	if s.cfg.FenceEverywhere != nil {
+		if err := s.cfg.FenceEverywhere(ctx, name, fence, true); err != nil {
+			clear()
+			s.log.Warn("bucket not deleted: not every node learnt of the delete", "bucket", name, "err", err)
+			return ErrServiceUnavailable.msg("Not every node of the cluster answered; the bucket was not deleted. Please retry.")
+		}
 	}
 	if err := s.checkEmpty(ctx, b); err != nil {
 		clear()
@@ -164,7 +220,6 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, name, _ st
 		clear()
 		return err
 	}
-	s.deleteGen.Add(1)
 	s.bucketChanged(ctx, name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -190,8 +245,8 @@ func (s *Server) checkEmpty(ctx context.Context, b *index.Bucket) error {
 // NoSuchBucket, with v removed again, when a concurrent DeleteBucket
 // deleted the bucket without seeing it.
 func (s *Server) confirmCommit(ctx context.Context, b *index.Bucket, key string, v *index.Version) error {
-	if s.cfg.Standalone && !s.fences.held(b.Name) {
-		if rc, _ := ctx.Value(ctxKey{}).(*requestContext); rc != nil && rc.deleteGen == s.deleteGen.Load() {
+	if rc, _ := ctx.Value(ctxKey{}).(*requestContext); rc != nil && rc.fenceGen == s.fenceGen.Load() && !s.fences.held(b.Name, time.Now()) {
+		if _, fenced := activeFence(b, s.cfg.Index.Clock().Now().Time()); !fenced {
 			return nil
 		}
 	}

@@ -14,6 +14,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,21 +24,33 @@ import (
 	"time"
 
 	"github.com/ringstore/ringstore/blobs"
+	"github.com/ringstore/ringstore/index"
 	"github.com/ringstore/ringstore/internal/gc"
 )
 
 func TestPutRacingDeleteBucket(t *testing.T) {
-	// Both ways of finding a fence: the bucket record (a cluster node) and
-	// the process's own registry (a node alone).
-	for _, standalone := range []bool{false, true} {
-		t.Run(fmt.Sprintf("standalone=%v", standalone), func(t *testing.T) {
-			putRacingDeleteBucket(t, standalone)
+	// One gateway, and two over the same index and chunks standing for
+	// two nodes: the PUT through one, the DeleteBucket through the other,
+	// which tells the first of its fence as a cluster node tells the
+	// others.
+	for _, two := range []bool{false, true} {
+		t.Run(fmt.Sprintf("two=%v", two), func(t *testing.T) {
+			putRacingDeleteBucket(t, two)
 		})
 	}
 }
 
-func putRacingDeleteBucket(t *testing.T, standalone bool) {
-	ts := newTestServer(t, func(c *Config) { c.Standalone = standalone })
+func putRacingDeleteBucket(t *testing.T, two bool) {
+	ts := newTestServer(t)
+	deleter := ts
+	if two {
+		other := &testServer{t: t, s: New(ts.s.cfg), ix: ts.ix, blobs: ts.blobs}
+		other.s.cfg.FenceEverywhere = func(_ context.Context, name string, fence index.Timestamp, set bool) error {
+			ts.s.FenceBucket(name, fence, set)
+			return nil
+		}
+		deleter = other
+	}
 	r := rand.New(rand.NewPCG(3, 4))
 	trials := 200
 	if testing.Short() {
@@ -66,7 +79,7 @@ func putRacingDeleteBucket(t *testing.T, standalone bool) {
 		go func() {
 			defer wg.Done()
 			time.Sleep(d2)
-			del = ts.do("DELETE", "/"+bkt, nil).Code
+			del = deleter.do("DELETE", "/"+bkt, nil).Code
 		}()
 		wg.Wait()
 		switch {
@@ -110,4 +123,35 @@ func putRacingDeleteBucket(t *testing.T, standalone bool) {
 	if left != len(keep) {
 		t.Errorf("%d chunks left; want the %d of the objects that stand", left, len(keep))
 	}
+}
+
+// TestDeleteBucketNeedsEveryNode: a node that cannot be told of the fence
+// could go on confirming writes into the bucket, so the delete fails with
+// 503, and clears its fence: the bucket stays, and takes writes.
+func TestDeleteBucketNeedsEveryNode(t *testing.T) {
+	ts := newTestServer(t)
+	var sets, lifts int
+	ts.s.cfg.FenceEverywhere = func(_ context.Context, _ string, _ index.Timestamp, set bool) error {
+		if set {
+			sets++
+			return errors.New("n2: unreachable")
+		}
+		lifts++
+		return nil
+	}
+	ts.must(200, "PUT", "/bkt", nil)
+	if rr := ts.do("DELETE", "/bkt", nil); rr.Code != 503 || errCode(rr) != "ServiceUnavailable" {
+		t.Fatalf("DeleteBucket with a node unreachable: %d %s; want 503 ServiceUnavailable", rr.Code, rr.Body)
+	}
+	if sets != 1 || lifts != 1 {
+		t.Fatalf("fence set on the others %d times, lifted %d; want once each", sets, lifts)
+	}
+	b, err := ts.ix.GetBucket(context.Background(), "bkt")
+	if err != nil || !b.Live() {
+		t.Fatalf("the bucket after the failed delete: %v, live %v", err, b.Live())
+	}
+	if _, fenced := activeFence(b, time.Now()); fenced {
+		t.Fatal("the failed delete left its fence on the bucket")
+	}
+	ts.must(200, "PUT", "/bkt/obj", []byte("still here"))
 }

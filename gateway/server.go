@@ -38,10 +38,11 @@ type Config struct {
 	// InlineMax is the largest object stored inside its index record
 	// rather than as chunks; 0 means DefaultInlineMax, negative disables.
 	InlineMax int
-	// Standalone says no other node coordinates requests (the node is not
-	// a cluster node), so what this process knows of DeleteBuckets in
-	// progress is all there is (see bucketfence.go).
-	Standalone bool
+	// FenceEverywhere, if set, tells every other node of the cluster's
+	// layout of a delete fence on bucket name set (set) or lifted, by
+	// calling their Server.FenceBucket; setting fails unless every one of
+	// them answered (see bucketfence.go). Nil for a node alone.
+	FenceEverywhere func(ctx context.Context, name string, fence index.Timestamp, set bool) error
 	// GCGrace is the garbage collector's grace period (0: 24h): a write
 	// in progress records its chunk references again every quarter of it.
 	GCGrace time.Duration
@@ -109,11 +110,11 @@ type Server struct {
 	now     func() time.Time
 	bufs    *bufferPool
 	buckets *bucketCache
-	fences  localFences // DeleteBuckets under way through this node
-	// deleteGen counts the buckets deleted through this node: a request
-	// that saw it unchanged from its start to its end saw no bucket
-	// deleted meanwhile (see bucketfence.go).
-	deleteGen atomic.Uint64
+	fences  fenceSet // the delete fences this node knows of
+	// fenceGen counts the delete fences this node learnt: a request that
+	// saw it unchanged from its start to its end learnt of none meanwhile
+	// (see bucketfence.go).
+	fenceGen atomic.Uint64
 
 	bucketTable, objectTable map[route]handler
 }
@@ -154,7 +155,7 @@ func New(cfg Config) *Server {
 		cfg.ProgressTimeout = DefaultProgressTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, bufs: newBufferPool(cfg.ChunkBytes), buckets: newBucketCache(cfg.BucketCacheTTL, time.Now)}
-	s.buckets.gen = s.deleteGen.Load
+	s.buckets.gen = s.fenceGen.Load
 	s.bucketTable, s.objectTable = s.bucketRoutes(), s.objectRoutes()
 	s.router = s.routes()
 	return s
@@ -233,8 +234,8 @@ type requestContext struct {
 	auth          *auth.Result
 	errCode       string
 	body          progressBody
-	// deleteGen is Server.deleteGen when the request came in.
-	deleteGen uint64
+	// fenceGen is Server.fenceGen when the request came in.
+	fenceGen uint64
 }
 
 type ctxKey struct{}
@@ -255,7 +256,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var hb [24]byte
 	_, _ = rand.Read(hb[:])
 	rc.hostID = base64.StdEncoding.EncodeToString(hb[:])
-	rc.deleteGen = s.deleteGen.Load()
+	rc.fenceGen = s.fenceGen.Load()
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
 	rc.body.wrapBody(w, r, s.cfg.ProgressTimeout)
 	h := w.Header()

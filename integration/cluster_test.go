@@ -675,3 +675,29 @@ func TestClusterPutRacingDeleteBucket(t *testing.T) {
 	}
 	t.Logf("30 trials: the PUT won %d, the DeleteBucket %d", putWon, deleteWon)
 }
+
+// TestClusterDeleteBucketNeedsEveryNode: a DeleteBucket must reach every
+// node of the layout with its fence (a node it cannot reach could still
+// confirm writes into the bucket), so with one node stopped it answers
+// 503 and the bucket stays; with the node back it succeeds.
+func TestClusterDeleteBucketNeedsEveryNode(t *testing.T) {
+	nodes := startBootstrapCluster(t, 3)
+	bucket := bucketName(t)
+	if r := nodes[0].do(t, rawReq{Method: "PUT", Bucket: bucket}); r.Status != 200 {
+		t.Fatalf("create: %v", r)
+	}
+	nodes[2].Stop()
+	r := nodes[0].do(t, rawReq{Method: "DELETE", Bucket: bucket})
+	expectError(t, "DeleteBucket with a node stopped", r, 503, "ServiceUnavailable")
+	if r := nodes[1].do(t, rawReq{Method: "PUT", Bucket: bucket, Key: "k", Body: []byte("v")}); r.Status != 200 {
+		t.Fatalf("PUT into the bucket the failed delete left: %v", r)
+	}
+	if r := nodes[1].do(t, rawReq{Method: "DELETE", Bucket: bucket, Key: "k"}); r.Status != 204 {
+		t.Fatalf("DELETE object: %v", r)
+	}
+	nodes[2].Restart()
+	waitAlive(t, nodes, 3)
+	if r := nodes[0].do(t, rawReq{Method: "DELETE", Bucket: bucket}); r.Status != 204 {
+		t.Fatalf("DeleteBucket with every node back: %v", r)
+	}
+}

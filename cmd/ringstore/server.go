@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -419,7 +420,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	requests := newRequestMetrics()
 	var bucketChanged func(context.Context, string)
+	var fenceEverywhere func(context.Context, string, index.Timestamp, bool) error
 	if cluster {
+		fenceEverywhere = func(ctx context.Context, name string, fence index.Timestamp, set bool) error {
+			return fenceBucketEverywhere(ctx, stream, current.Load(), string(nodeID), name, fence, set)
+		}
 		bucketChanged = func(ctx context.Context, name string) {
 			forgetBucketEverywhere(ctx, stream, membership, string(nodeID), name, log)
 		}
@@ -429,9 +434,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 		ChunkBytes: int(chunkBytes), Observe: requests.observe, BucketChanged: bucketChanged, GCGrace: o.gcGrace,
 		AdmitWrite:      space.Admit,
 		ProgressTimeout: o.s3ProgressTimeout,
-		Standalone:      !cluster,
+		FenceEverywhere: fenceEverywhere,
 	})
 	if cluster {
+		mux.Handle(fenceBucketService, func(_ context.Context, _ string, body []byte) ([]byte, error) {
+			name, fence, set, err := decodeFence(body)
+			if err != nil {
+				return nil, err
+			}
+			gw.FenceBucket(name, fence, set)
+			return nil, nil
+		})
 		mux.Handle(forgetBucketService, func(_ context.Context, _ string, name []byte) ([]byte, error) {
 			gw.ForgetBucket(string(name))
 			return nil, nil
@@ -861,4 +874,58 @@ func forgetBucketEverywhere(ctx context.Context, stream *rpc.Stream, m *ring.Mem
 		}()
 	}
 	wg.Wait()
+}
+
+// fenceBucketService is the node-to-node request that registers or lifts
+// a DeleteBucket's fence on a node (gateway.Server.FenceBucket).
+const fenceBucketService = "gateway.fence-bucket"
+
+// fenceBucketEverywhere tells every other node of every active layout
+// version of a fence set or lifted. Setting fails unless every one of them
+// answered within two seconds, alive or not as gossip sees it: a node cut
+// off from this one may still coordinate writes through the others.
+func fenceBucketEverywhere(ctx context.Context, stream *rpc.Stream, p *placements, self, name string, fence index.Timestamp, set bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	seen := map[ring.NodeID]bool{}
+	var nodes []string
+	for _, r := range p.view.Active {
+		for _, m := range r.Layout().Members {
+			if string(m.ID) != self && !seen[m.ID] {
+				seen[m.ID] = true
+				nodes = append(nodes, string(m.ID))
+			}
+		}
+	}
+	body := encodeFence(name, fence, set)
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := stream.Call(ctx, node, fenceBucketService, body); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", node, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func encodeFence(name string, fence index.Timestamp, set bool) []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(fence))
+	if set {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return append(b, name...)
+}
+
+func decodeFence(b []byte) (string, index.Timestamp, bool, error) {
+	if len(b) < 9 || b[8] > 1 {
+		return "", 0, false, errors.New("gateway.fence-bucket: bad request")
+	}
+	return string(b[9:]), index.Timestamp(binary.BigEndian.Uint64(b)), b[8] == 1, nil
 }
