@@ -15,8 +15,9 @@
 // is mandatory on header-signed requests; every x-amz-* header present must
 // be signed, except x-amz-content-sha256; presigned URLs live at most a week
 // and sign UNSIGNED-PAYLOAD unless they pin a hash; every aws-chunked chunk
-// but the last must be at least 8 KiB. Errors are *Error values carrying
-// S3's code, HTTP status and message, ready for the gateway to render.
+// but the last must be at least 8 KiB. As everywhere in SigV4, host must
+// be among the signed headers. Errors are *Error values carrying S3's code,
+// HTTP status and message, ready for the gateway to render.
 //
 // Requests are verified as Go's HTTP server delivers them: Host is read
 // from r.Host, Transfer-Encoding from r.TransferEncoding, and

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -86,6 +87,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404", "", "", "/test.txt", []byte(nil))
 	f.Add("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
 		"", "20130524T000000Z", ModeStreamingSignedTrailer, "/examplebucket/chunkObject.txt", []byte("0;chunk-signature=x\r\n\r\n"))
+	f.Add(strings.Replace(getAuth, "SignedHeaders=host;", "SignedHeaders=", 1), "", "20130524T000000Z", emptySHA256, "/test.txt", []byte(nil))
 	f.Add("AWS AKIAIOSFODNN7EXAMPLE:x", "lifecycle&a=%zz&b=+", "garbage", "UNSIGNED-PAYLOAD", "/%", []byte("x"))
 	f.Add("AWS4-HMAC-SHA256 Credential=/////,SignedHeaders=;,Signature=", "X-Amz-Expires=-1&X-Amz-Credential=a/b", "", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "", []byte("0\r\n\r\n"))
 
@@ -116,6 +118,13 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("rejection without an S3 error: %v", err)
 			}
 			return
+		}
+		signed := r.URL.Query().Get("X-Amz-SignedHeaders")
+		if h, e := parseAuthHeader(authz); e == nil {
+			signed = strings.Join(h.signedHeaders, ";")
+		}
+		if !slices.Contains(strings.Split(strings.ToLower(signed), ";"), "host") {
+			t.Fatalf("verified without host among the signed headers %q", signed)
 		}
 		if _, err := io.ReadAll(res.Body); err != nil && ErrorCode(err) == "" {
 			t.Fatalf("body error without an S3 code: %v", err)

@@ -237,13 +237,20 @@ func checkPayloadHash(v string) *Error {
 	return errBadContentSHA256(v)
 }
 
-// checkHeadersSigned enforces S3's rule that every x-amz-* header the
-// request carries is signed, so nobody can add, say, x-amz-copy-source or
-// x-amz-acl to a captured request. x-amz-content-sha256 is exempt, as at
-// S3: its value is already bound into the canonical request as the payload
-// hash.
+// checkHeadersSigned enforces S3's rules that host is always signed and
+// that every x-amz-* header the request carries is signed. Without host a
+// signature does not name the endpoint or, for virtual-hosted requests,
+// the bucket, so a captured request could be replayed against another
+// host or bucket that trusts the same key. The x-amz-* rule keeps anybody
+// from adding, say, x-amz-copy-source or x-amz-acl to a captured request.
+// x-amz-content-sha256 is exempt, as at S3: its value is already bound
+// into the canonical request as the payload hash. S3 reports an unsigned
+// host as it reports an unsigned x-amz-* header.
 func checkHeadersSigned(r *http.Request, signed []string) *Error {
 	var missing []string
+	if !slices.ContainsFunc(signed, func(s string) bool { return strings.EqualFold(s, "host") }) {
+		missing = append(missing, "host")
+	}
 	var set map[string]bool // built only when a linear scan could be slow
 	for k := range r.Header {
 		lk := strings.ToLower(k)

@@ -380,3 +380,72 @@ func TestPresignPinnedPayload(t *testing.T) {
 		t.Fatal("Presign accepted an expiry over a week")
 	}
 }
+
+// TestVerifyHostMustBeSigned: a signature that leaves host out does not
+// name the endpoint or (virtual-hosted style) the bucket, so it could be
+// replayed against another. Each form is refused as S3 refuses it, although
+// its signature is otherwise right.
+func TestVerifyHostMustBeSigned(t *testing.T) {
+	withoutHost := func(r *http.Request) *http.Request {
+		a := r.Header.Get("Authorization")
+		r.Header.Set("Authorization", strings.NewReplacer(";host;", ";", "=host;", "=").Replace(a))
+		r.Header.Set("Authorization", recomputeWithout(t, r))
+		return r
+	}
+	presigned := func(signed string) *http.Request {
+		r := httptest.NewRequest("GET", "http://examplebucket.s3.amazonaws.com/test.txt", nil)
+		r.Header.Set("Range", "bytes=0-9")
+		q := r.URL.Query()
+		q.Set("X-Amz-Algorithm", algorithm)
+		q.Set("X-Amz-Credential", docAK+"/20130524/us-east-1/s3/aws4_request")
+		q.Set("X-Amz-Date", "20130524T000000Z")
+		q.Set("X-Amz-Expires", "86400")
+		q.Set("X-Amz-SignedHeaders", signed)
+		r.URL.RawQuery = q.Encode()
+		sts := stringToSign(docTime, "20130524/us-east-1/s3/aws4_request", canonicalRequest(r, strings.Split(signed, ";"), ModeUnsignedPayload, true))
+		q.Set("X-Amz-Signature", signHex(SigningKey(docSK, docTime, "us-east-1", "s3"), sts))
+		r.URL.RawQuery = q.Encode()
+		return r
+	}
+	streaming := func() *http.Request {
+		r := httptest.NewRequest("PUT", "http://examplebucket.s3.amazonaws.com/k", strings.NewReader("0;chunk-signature=x\r\n\r\n"))
+		r.Header.Set("X-Amz-Decoded-Content-Length", "0")
+		SignRequest(r, Credentials{docAK, docSK}, "us-east-1", docTime, ModeStreamingSigned)
+		return r
+	}
+	cases := []struct {
+		name     string
+		req      func() *http.Request
+		unsigned string // HeadersNotSigned; "" means the request verifies
+	}{
+		{"header form signing host", func() *http.Request { return signedPut(t, "x") }, ""},
+		{"header form", func() *http.Request { return withoutHost(signedPut(t, "x")) }, "host"},
+		{"header form, an x-amz header unsigned too", func() *http.Request {
+			r := withoutHost(signedPut(t, "x"))
+			r.Header.Set("X-Amz-Tagging", "a=b")
+			return r
+		}, "host, x-amz-tagging"},
+		{"streaming signing host", streaming, ""},
+		{"streaming", func() *http.Request { return withoutHost(streaming()) }, "host"},
+		{"presigned signing host", func() *http.Request { return presigned("host;range") }, ""},
+		{"presigned", func() *http.Request { return presigned("range") }, "host"},
+		{"presigned, host in capitals", func() *http.Request { return presigned("Host;range") }, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := docVerifier()
+			v.Now = fixedClock(docTime.Add(time.Minute))
+			_, err := v.Verify(c.req())
+			if c.unsigned == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			e := wantCode(t, err, CodeAccessDenied)
+			if e.Status != http.StatusForbidden || e.Field("HeadersNotSigned") != c.unsigned || !strings.Contains(e.Message, "not signed") {
+				t.Fatalf("%d %q %v", e.Status, e.Message, e.Fields)
+			}
+		})
+	}
+}
