@@ -196,7 +196,7 @@ func adminCmd() *cobra.Command {
 	var addr, secret string
 	cmd := &cobra.Command{Use: "admin", Short: "Inspect and change a running cluster"}
 	cmd.PersistentFlags().StringVar(&addr, "rpc", envOr("RINGSTORE_RPC_ADDR", "127.0.0.1:9001"), "RPC address of any node [RINGSTORE_RPC_ADDR]")
-	cmd.PersistentFlags().StringVar(&secret, "cluster-secret", envOr("RINGSTORE_CLUSTER_SECRET", ""), "cluster secret [RINGSTORE_CLUSTER_SECRET]")
+	cmd.PersistentFlags().Var(secretDefault(&secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "cluster secret [RINGSTORE_CLUSTER_SECRET]")
 	call := func(service string, body []byte) ([]byte, error) {
 		t := rpc.NewHTTP("admin", []byte(secret), func(string) (string, bool) { return addr, true }, rpc.NewMux(), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

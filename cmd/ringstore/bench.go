@@ -54,7 +54,7 @@ are re-created so the set stays populated.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&o.endpoints, "endpoint", []string{"http://127.0.0.1:9000"}, "S3 endpoint URL; repeat or comma-separate to round-robin requests over several")
 	f.StringVar(&o.accessKey, "access-key", firstEnv("AWS_ACCESS_KEY_ID", "RINGSTORE_ACCESS_KEY_ID"), "access key id [AWS_ACCESS_KEY_ID, RINGSTORE_ACCESS_KEY_ID]")
-	f.StringVar(&o.secretKey, "secret-key", firstEnv("AWS_SECRET_ACCESS_KEY", "RINGSTORE_SECRET_ACCESS_KEY"), "secret access key [AWS_SECRET_ACCESS_KEY, RINGSTORE_SECRET_ACCESS_KEY]")
+	f.Var(secretDefault(&o.secretKey, firstEnv("AWS_SECRET_ACCESS_KEY", "RINGSTORE_SECRET_ACCESS_KEY")), "secret-key", "secret access key [AWS_SECRET_ACCESS_KEY, RINGSTORE_SECRET_ACCESS_KEY]")
 	f.StringVar(&o.region, "region", "us-east-1", "region to sign for")
 	f.StringVar(&o.bucket, "bucket", "", "bucket to use: an existing one is kept, one the run creates is removed (default: a fresh ringstore-bench-xxxxxxxx)")
 	f.StringVar(&o.prefix, "prefix", "", "key prefix; the run adds a random run id and '/' after it")

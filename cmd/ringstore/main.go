@@ -35,3 +35,19 @@ func envOr(name, def string) string {
 	}
 	return def
 }
+
+// secretValue is a string flag whose default, taken from the environment,
+// is never shown: --help prints every flag's default, and a secret's
+// default is the secret. It is a pflag.Value; String reports what help
+// shows, not the value.
+type secretValue struct{ p *string }
+
+// secretDefault sets *p to def and returns the flag value that holds it.
+func secretDefault(p *string, def string) secretValue {
+	*p = def
+	return secretValue{p}
+}
+
+func (s secretValue) String() string     { return "" }
+func (s secretValue) Set(v string) error { *s.p = v; return nil }
+func (s secretValue) Type() string       { return "string" }
