@@ -285,7 +285,7 @@ func (r *Replicated) Put(ctx context.Context, c Chunk) error {
 				}
 			}
 			if possible < need[i] {
-				return true, fmt.Errorf("put chunk %s: %w (%d of %d): %w", id, ErrQuorum, acks, need[i], errors.Join(errs...))
+				return true, withCauses(fmt.Errorf("put chunk %s: %w (%d of %d)", id, ErrQuorum, acks, need[i]), errs)
 			}
 			if acks < need[i] {
 				ok = false
@@ -372,7 +372,17 @@ func (r *Replicated) Get(ctx context.Context, id ID, buf []byte) ([]byte, error)
 			missing = append(missing, node)
 		}
 	}
-	return nil, fmt.Errorf("get chunk %s: %w: %w", id, ErrNotFound, errors.Join(errs...))
+	return nil, withCauses(fmt.Errorf("get chunk %s: %w", id, ErrNotFound), errs)
+}
+
+// withCauses appends the nodes' errors to err. With none (no node was
+// asked), err stands alone: %w of an empty errors.Join is nil and would
+// read "%!w(<nil>)".
+func withCauses(err error, causes []error) error {
+	if len(causes) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, errors.Join(causes...))
 }
 
 // repair writes a good copy to owners that lacked one, in the

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +99,38 @@ func TestReadFromOwnersFailsOver(t *testing.T) {
 	}
 	if local.Has(id) {
 		t.Fatal("a node that does not own the chunk stored it")
+	}
+}
+
+// TestErrorsWithoutNodeCauses: a read, a write or a fetch that asked no
+// other node still says what failed, with no empty cause in its text.
+func TestErrorsWithoutNodeCauses(t *testing.T) {
+	local, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("alone"), 1000)
+	id := Sum(data)
+	r := NewReplicated(ReplicatedConfig{
+		Self: "a", Local: local, RPC: &peers{},
+		Placement: func() Placement { return fixedPlacement{[]string{"a"}} },
+	}, nil)
+	_, getErr := r.Get(context.Background(), id, nil)
+	_, fetchErr := r.fetch(context.Background(), id)
+	down := NewReplicated(ReplicatedConfig{
+		Self: "a", Local: local, RPC: &peers{}, Alive: func(string) bool { return false },
+		Placement: func() Placement { return fixedPlacement{[]string{"b", "c"}} },
+	}, nil)
+	putErr := down.Put(context.Background(), Seal(data))
+	for what, err := range map[string]error{"get": getErr, "fetch": fetchErr, "put": putErr} {
+		if err == nil {
+			t.Fatalf("%s succeeded", what)
+		}
+		if strings.Contains(err.Error(), "%!") {
+			t.Errorf("%s: %q", what, err)
+		}
+	}
+	if !errors.Is(getErr, ErrNotFound) || !errors.Is(putErr, ErrQuorum) {
+		t.Errorf("get %v, put %v", getErr, putErr)
 	}
 }

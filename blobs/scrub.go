@@ -101,5 +101,5 @@ func (r *Replicated) fetch(ctx context.Context, id ID) (Chunk, error) {
 		}
 		return c, nil
 	}
-	return Chunk{}, fmt.Errorf("chunk %s: %w: %w", id, errNoCopy, errors.Join(errs...))
+	return Chunk{}, withCauses(fmt.Errorf("chunk %s: %w", id, errNoCopy), errs)
 }
