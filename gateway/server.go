@@ -281,8 +281,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Observe != nil {
 			s.cfg.Observe(r.Method, rc.errCode != "", d)
 		}
-		s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", r.RequestURI,
-			"error", rc.errCode, "duration", d)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("request", "request_id", rc.id, "method", r.Method, "uri", loggedURI(r.RequestURI),
+				"error", rc.errCode, "duration", d)
+		}
 		rc.body.finish()
 	}()
 	s.router.ServeHTTP(w, r)
@@ -374,4 +376,21 @@ func asAuthError(err error) *APIError {
 		return &APIError{Code: ae.Code, Status: ae.Status, Message: ae.Message}
 	}
 	return nil
+}
+
+// loggedURI is uri with the signature of a presigned URL left out: until
+// it expires the URL is as good as the key that signed it, and a log has
+// more readers than the keys have holders.
+func loggedURI(uri string) string {
+	path, query, ok := strings.Cut(uri, "?")
+	if !ok || !strings.Contains(query, "Signature=") {
+		return uri
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if name, _, _ := strings.Cut(p, "="); name == "X-Amz-Signature" || name == "Signature" {
+			params[i] = name + "=REDACTED"
+		}
+	}
+	return path + "?" + strings.Join(params, "&")
 }
