@@ -5,16 +5,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/ringstore/ringstore/internal/lograte"
 )
 
 // Membership is a node's view of the cluster: the agreed layout (who owns
@@ -213,7 +215,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	mc.Delegate = delegate{m}
 	mc.Events = delegate{m}
-	mc.Logger = log.New(slogWriter{cfg.Logger.With("component", "memberlist")}, "", 0)
+	mc.Logger = log.New(lograte.NewWriter(cfg.Logger.With("component", "memberlist"), memberlistLevel), "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
@@ -882,26 +884,14 @@ func (d delegate) NotifyUpdate(n *memberlist.Node) {
 	d.m.mu.Unlock()
 }
 
-// slogWriter routes memberlist's log lines to slog at debug level (its
-// own levels are in the text).
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	msg := string(bytesTrim(p))
-	switch {
-	case len(msg) > 7 && msg[:7] == "[ERR] m":
-		w.l.Warn(msg)
-	default:
-		w.l.Debug(msg)
+// memberlistLevel is the slog level of a memberlist log line: its errors
+// are warnings, everything else is debug (its own level is in the text).
+// Every line goes through a rate limit per kind: memberlist logs each
+// packet or connection it cannot read, so garbage sent at the gossip port
+// would otherwise write the log as fast as it arrives.
+func memberlistLevel(line string) slog.Level {
+	if strings.HasPrefix(line, "[ERR] m") {
+		return slog.LevelWarn
 	}
-	return len(p), nil
+	return slog.LevelDebug
 }
-
-func bytesTrim(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == ' ') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-var _ io.Writer = slogWriter{}

@@ -18,7 +18,8 @@ const module = "github.com/ringstore/ringstore/"
 // allowed lists, for each package directory, the ringstore packages its
 // non-test files may import.
 var allowed = map[string][]string{
-	"ring":             {},
+	"ring":             {"internal/lograte"},
+	"internal/lograte": {},
 	"auth":             {},
 	"internal/rpc":     {"internal/workers"},
 	"internal/workers": {},
