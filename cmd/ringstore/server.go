@@ -63,6 +63,7 @@ type serverOptions struct {
 	bootstrapExpect                         int
 	indexMemory                             string
 	minFree                                 string
+	tlsCert, tlsKey                         string
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -109,6 +110,8 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f := cmd.Flags()
 	f.StringVar(&o.data, "data", envOr("RINGSTORE_DATA", "./data"), "data directory [RINGSTORE_DATA]")
 	f.StringVar(&o.s3Addr, "s3-addr", envOr("RINGSTORE_S3_ADDR", "127.0.0.1:9000"), "S3 API listen address [RINGSTORE_S3_ADDR]")
+	f.StringVar(&o.tlsCert, "tls-cert", envOr("RINGSTORE_TLS_CERT", ""), "PEM certificate (chain) file: the S3 port serves HTTPS; reloaded on SIGHUP and when the file changes [RINGSTORE_TLS_CERT]")
+	f.StringVar(&o.tlsKey, "tls-key", envOr("RINGSTORE_TLS_KEY", ""), "PEM private key file of --tls-cert [RINGSTORE_TLS_KEY]")
 	f.StringVar(&o.domain, "domain", envOr("RINGSTORE_DOMAIN", ""), "domain for virtual-hosted-style requests (bucket.DOMAIN) [RINGSTORE_DOMAIN]")
 	f.StringVar(&o.region, "region", envOr("RINGSTORE_REGION", "us-east-1"), "region name [RINGSTORE_REGION]")
 	f.StringVar(&o.logLevel, "log-level", envOr("RINGSTORE_LOG_LEVEL", "info"), "debug, info, warn or error [RINGSTORE_LOG_LEVEL]")
@@ -244,6 +247,16 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// their connections and buffers.
 	if o.s3ProgressTimeout < time.Second || o.s3ProgressTimeout > 10*time.Minute {
 		return fmt.Errorf("--s3-progress-timeout %v: want 1s to 10m", o.s3ProgressTimeout)
+	}
+	useTLS, err := tlsFlags(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
+	}
+	var certs *certReloader
+	if useTLS {
+		if certs, err = newCertReloader(o.tlsCert, o.tlsKey, log); err != nil {
+			return err
+		}
 	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
@@ -469,7 +482,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ErrorLog:          httpErrorLog(log),
 		}
 		servers = append(servers, srv)
 		go func() { serveErr <- srv.Serve(ln) }()
@@ -504,14 +517,29 @@ func runServer(ctx context.Context, o serverOptions) error {
 			return err
 		}
 	}
-	s3Addr, err := serve(o.s3Addr, gw, gw.Listener)
+	s3Wrap := []func(net.Listener) net.Listener{gw.Listener}
+	scheme := "http"
+	if certs != nil {
+		s3Wrap, scheme = append(s3Wrap, certs.listener), "https"
+	}
+	s3Addr, err := serve(o.s3Addr, gw, s3Wrap...)
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + s3Addr
+	endpoint := scheme + "://" + s3Addr
 	printBanner(os.Stdout, endpoint, o.region, creds, credsFrom, o.data)
 
 	var wg sync.WaitGroup
+	if certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			certs.run(ctx, hup)
+		}()
+	}
 	collector := gc.New(gc.Config{Index: ix, Blobs: chunkStore, Grace: o.gcGrace, UploadExpiry: o.uploadExpiry, Logger: log})
 	wg.Add(1)
 	go func() {
