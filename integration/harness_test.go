@@ -120,6 +120,8 @@ type ServerOptions struct {
 	Env []string
 	// Host is the loopback address to serve S3 on; empty means 127.0.0.1.
 	Host string
+	// TLSCert and TLSKey are --tls-cert and --tls-key: S3 over HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Server is one ringstore process under test.
@@ -138,7 +140,30 @@ type Server struct {
 }
 
 // Endpoint is the server's base URL.
-func (s *Server) Endpoint() string { return "http://" + s.Addr }
+func (s *Server) Endpoint() string {
+	if s.opts.TLSCert != "" {
+		return "https://" + s.Addr
+	}
+	return "http://" + s.Addr
+}
+
+// Signal sends sig to the running process.
+func (s *Server) Signal(sig os.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// Pid is the running process's id.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
 
 // Port is the server's TCP port.
 func (s *Server) Port() string { _, p, _ := net.SplitHostPort(s.Addr); return p }
@@ -277,6 +302,9 @@ func (s *Server) start() error {
 	}
 	if s.opts.Region != "" {
 		args = append(args, "--region", s.opts.Region)
+	}
+	if s.opts.TLSCert != "" {
+		args = append(args, "--tls-cert", s.opts.TLSCert, "--tls-key", s.opts.TLSKey)
 	}
 	level := s.opts.LogLevel
 	if level == "" {
