@@ -253,10 +253,15 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	var certs *certReloader
+	hup := make(chan os.Signal, 1)
 	if useTLS {
 		if certs, err = newCertReloader(o.tlsCert, o.tlsKey, log); err != nil {
 			return err
 		}
+		// From here on, so that a SIGHUP sent while the node starts
+		// reloads the certificate instead of ending the process.
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
@@ -531,9 +536,6 @@ func runServer(ctx context.Context, o serverOptions) error {
 
 	var wg sync.WaitGroup
 	if certs != nil {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
