@@ -83,7 +83,7 @@ go build -o "$BIN" ./cmd/ringstore
 # picked by the kernel (the machine is shared) and read from the banner.
 export RINGSTORE_ACCESS_KEY_ID=RSBENCH$(printf '%04d' $((RANDOM % 10000)))
 export RINGSTORE_SECRET_ACCESS_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
-export RINGSTORE_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+export RINGSTORE_CLUSTER_SECRET=$(head -c 32 /dev/urandom | base64)
 
 # port_free HOST PORT: nothing listens on HOST:PORT over TCP or UDP.
 port_free() {

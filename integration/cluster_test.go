@@ -27,7 +27,9 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-const clusterSecret = "integration-cluster-secret"
+// clusterSecret is 32 random bytes in base64, as `openssl rand -base64 32`
+// makes them.
+const clusterSecret = "N9ghmD1xHEWVm6/m1Mpe2+Q9MHiZyZNxkw6QDUOwZxY="
 
 // clusterExtraEnv is added to the environment of nodes startCluster starts.
 var clusterExtraEnv []string

@@ -198,6 +198,9 @@ func adminCmd() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&addr, "rpc", envOr("RINGSTORE_RPC_ADDR", "127.0.0.1:9001"), "RPC address of any node [RINGSTORE_RPC_ADDR]")
 	cmd.PersistentFlags().Var(secretDefault(&secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "cluster secret [RINGSTORE_CLUSTER_SECRET]")
 	call := func(service string, body []byte) ([]byte, error) {
+		if err := rpc.CheckSecret([]byte(secret)); err != nil {
+			return nil, err
+		}
 		t := rpc.NewHTTP("admin", []byte(secret), func(string) (string, bool) { return addr, true }, rpc.NewMux(), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

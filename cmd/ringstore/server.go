@@ -128,7 +128,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.StringVar(&o.join, "join", envOr("RINGSTORE_JOIN", ""), "gossip addresses of nodes already in the cluster, comma-separated [RINGSTORE_JOIN]")
 	f.StringVar(&o.zone, "zone", envOr("RINGSTORE_ZONE", ""), "failure domain of this node; replicas spread over zones [RINGSTORE_ZONE]")
 	f.Uint32Var(&o.weight, "weight", uint32(envInt("RINGSTORE_WEIGHT", 1)), "relative capacity of this node [RINGSTORE_WEIGHT]")
-	f.Var(secretDefault(&o.secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "shared secret authenticating gossip and node-to-node requests [RINGSTORE_CLUSTER_SECRET]")
+	f.Var(secretDefault(&o.secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "shared secret authenticating gossip and node-to-node requests; 32 random bytes or more, e.g. from: openssl rand -base64 32 [RINGSTORE_CLUSTER_SECRET]")
 	f.IntVar(&o.replicas, "replicas", envInt("RINGSTORE_REPLICAS", 3), "replicas of every record and chunk (N), fixed when the cluster is created [RINGSTORE_REPLICAS]")
 	f.IntVar(&o.writeQuorum, "write-quorum", envInt("RINGSTORE_WRITE_QUORUM", 0), "acknowledgements a write needs (W); 0 means a majority of N [RINGSTORE_WRITE_QUORUM]")
 	f.IntVar(&o.readQuorum, "read-quorum", envInt("RINGSTORE_READ_QUORUM", 0), "replies a read needs (R); 0 means a majority of N [RINGSTORE_READ_QUORUM]")
@@ -280,10 +280,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	secret := []byte(o.secret)
 	if cluster {
-		for _, a := range []string{o.rpcAddr, o.gossipAddr} {
-			if err := rpc.CheckListenAddr(a, secret); err != nil {
-				return err
-			}
+		if err := rpc.CheckSecret(secret); err != nil {
+			return err
 		}
 	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +64,24 @@ func TestServerBootstrapExpectStarts(t *testing.T) {
 	}
 }
 
+// testClusterSecret is 32 random bytes in base64.
+const testClusterSecret = "jZX7fdNe7Yf2L8/4Y1WcvdS+y81nCpOv3l6hlbj35Q0="
+
+// TestServerRefusesWeakSecrets: a cluster node without a secret, or with
+// one that cannot carry 32 random bytes, does not start, and says how to
+// make a good one.
+func TestServerRefusesWeakSecrets(t *testing.T) {
+	for _, secret := range []string{"", "integration-cluster-secret", "0123456789abcdef0123456789abcdef"} {
+		cmd := serverCmd()
+		cmd.SetArgs([]string{"--data", filepath.Join(t.TempDir(), "data"), "--s3-addr", "127.0.0.1:0",
+			"--rpc-addr", freeAddr(t), "--gossip-addr", freeAddr(t), "--cluster-secret", secret, "--log-level", "error"})
+		err := cmd.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "openssl rand -base64 32") {
+			t.Errorf("secret %q: %v; want a refusal saying how to make one", secret, err)
+		}
+	}
+}
+
 func startCluster(t *testing.T, delays []time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,6 +95,7 @@ func startCluster(t *testing.T, delays []time.Duration) {
 			"--data", filepath.Join(t.TempDir(), "data"), "--s3-addr", s3[i], "--rpc-addr", freeAddr(t), "--gossip-addr", gossip[i],
 			"--zone", fmt.Sprintf("z%d", i), "--bootstrap-expect", "3", "--partitions", "16",
 			"--index-memory", "16MiB", "--settle-delay", "200ms", "--log-level", "error",
+			"--cluster-secret", testClusterSecret,
 		}
 		if i > 0 {
 			args = append(args, "--join", gossip[0])
