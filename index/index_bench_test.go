@@ -523,14 +523,14 @@ func streamNodes(b testing.TB, wrap func(node string, h rpc.Handler) rpc.Handler
 			h = wrap(n, h)
 		}
 		mux.Handle(RPCService, h)
-		s := &rpc.Stream{Self: n, Secret: []byte("bench-secret"), Mux: mux, Logger: quietLogger(),
+		s := &rpc.Stream{Self: n, Secret: []byte("bench-secret-bench-secret-bench-secret-bench"), Mux: mux, Logger: quietLogger(),
 			Resolve: func(x string) (string, bool) { mu.Lock(); defer mu.Unlock(); a, ok := addrs[x]; return a, ok }}
 		raw, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		ln := rpc.NewListener(raw, s)
-		b.Cleanup(func() { _ = ln.Close(); s.Close() })
+		go func() { _ = s.Serve(raw) }()
+		b.Cleanup(func() { _ = raw.Close(); s.Close() })
 		mu.Lock()
 		addrs[n] = raw.Addr().String()
 		mu.Unlock()

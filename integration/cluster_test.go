@@ -36,7 +36,7 @@ var clusterExtraEnv []string
 
 type clusterNode struct {
 	*Server
-	rpc, gossip string
+	rpc, gossip, metrics string
 }
 
 // gossipPort finds a port free for both TCP and UDP on host.
@@ -88,13 +88,15 @@ func clusterNodeOptions(t *testing.T, i int, seed string) (*clusterNode, ServerO
 	t.Helper()
 	host := fmt.Sprintf("127.0.0.%d", i+1)
 	node := &clusterNode{
-		rpc:    host + ":" + gossipPort(t, host),
-		gossip: host + ":" + gossipPort(t, host),
+		rpc:     host + ":" + gossipPort(t, host),
+		gossip:  host + ":" + gossipPort(t, host),
+		metrics: host + ":" + gossipPort(t, host),
 	}
 	env := []string{
 		"RINGSTORE_CLUSTER_SECRET=" + clusterSecret,
 		"RINGSTORE_RPC_ADDR=" + node.rpc,
 		"RINGSTORE_GOSSIP_ADDR=" + node.gossip,
+		"RINGSTORE_METRICS_ADDR=" + node.metrics,
 		fmt.Sprintf("RINGSTORE_ZONE=zone-%d", i%3),
 		"RINGSTORE_HANDOFF_INTERVAL=500ms",
 		"RINGSTORE_KEY_CACHE_TTL=500ms",
@@ -298,7 +300,7 @@ func TestClusterAccessKeys(t *testing.T) {
 	}
 	// The node that served the CreateBucket (a PUT) timed it, and the index
 	// writes behind it timed their WAL fsyncs; both are on /metrics.
-	resp, err := http.Get("http://" + nodes[2].rpc + "/metrics")
+	resp, err := http.Get("http://" + nodes[2].metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ import (
 	"github.com/ringstore/ringstore/ring"
 )
 
-// The admin commands talk to a node's RPC port, authenticated with the
-// cluster secret like any node would be.
+// The admin commands talk to a node's RPC port in the nodes' own protocol:
+// TLS 1.3 with a certificate derived from the cluster secret, whose role
+// reaches the admin services only.
 
 // clusterStatus is the answer of admin.status.
 type clusterStatus struct {
@@ -201,9 +202,12 @@ func adminCmd() *cobra.Command {
 		if err := rpc.CheckSecret([]byte(secret)); err != nil {
 			return nil, err
 		}
-		t := rpc.NewHTTP("admin", []byte(secret), func(string) (string, bool) { return addr, true }, rpc.NewMux(), nil)
+		t := &rpc.Stream{Self: "admin", Role: rpc.RoleAdmin, Secret: []byte(secret),
+			Resolve: func(string) (string, bool) { return addr, true }}
+		defer t.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		// "": whichever node answers at addr.
 		return t.Call(ctx, "", service, body)
 	}
 	status := &cobra.Command{

@@ -67,21 +67,25 @@ var (
 	rpcCallsDesc    = prometheus.NewDesc("ringstore_rpc_client_calls_total", "Node-to-node calls this node made and got a reply to, by service.", []string{"service"}, nil)
 	rpcSentDesc     = prometheus.NewDesc("ringstore_rpc_client_sent_bytes_total", "Request bytes of this node's node-to-node calls, by service.", []string{"service"}, nil)
 	rpcReceivedDesc = prometheus.NewDesc("ringstore_rpc_client_received_bytes_total", "Reply bytes of this node's node-to-node calls, by service.", []string{"service"}, nil)
+	rpcRefusedDesc  = prometheus.NewDesc("ringstore_rpc_handshakes_refused_total", "Connections to the RPC port refused in their TLS handshake: not TLS, no certificate from the cluster secret, or too slow.", nil, nil)
 )
 
-// rpcCollector reports the calls of every transport (stream and HTTP)
-// together, per service.
+// rpcCollector reports the calls of every transport together, per
+// service, and the handshakes they refused.
 type rpcCollector []*rpc.Stats
 
 func (c rpcCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- rpcCallsDesc
 	ch <- rpcSentDesc
 	ch <- rpcReceivedDesc
+	ch <- rpcRefusedDesc
 }
 
 func (c rpcCollector) Collect(ch chan<- prometheus.Metric) {
 	sum := map[string]rpc.ServiceStats{}
+	var refused int64
 	for _, st := range c {
+		refused += st.Refused()
 		for svc, v := range st.Snapshot() {
 			t := sum[svc]
 			t.Calls += v.Calls
@@ -95,6 +99,7 @@ func (c rpcCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(rpcSentDesc, prometheus.CounterValue, float64(v.SentBytes), svc)
 		ch <- prometheus.MustNewConstMetric(rpcReceivedDesc, prometheus.CounterValue, float64(v.ReceivedBytes), svc)
 	}
+	ch <- prometheus.MustNewConstMetric(rpcRefusedDesc, prometheus.CounterValue, float64(refused))
 }
 
 // metricsHandler exposes the node's counters for Prometheus. The counters

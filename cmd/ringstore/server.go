@@ -128,7 +128,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.StringVar(&o.join, "join", envOr("RINGSTORE_JOIN", ""), "gossip addresses of nodes already in the cluster, comma-separated [RINGSTORE_JOIN]")
 	f.StringVar(&o.zone, "zone", envOr("RINGSTORE_ZONE", ""), "failure domain of this node; replicas spread over zones [RINGSTORE_ZONE]")
 	f.Uint32Var(&o.weight, "weight", uint32(envInt("RINGSTORE_WEIGHT", 1)), "relative capacity of this node [RINGSTORE_WEIGHT]")
-	f.Var(secretDefault(&o.secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "shared secret authenticating gossip and node-to-node requests; 32 random bytes or more, e.g. from: openssl rand -base64 32 [RINGSTORE_CLUSTER_SECRET]")
+	f.Var(secretDefault(&o.secret, envOr("RINGSTORE_CLUSTER_SECRET", "")), "cluster-secret", "shared secret keying gossip and the TLS certificates of node-to-node requests; 32 random bytes or more, e.g. from: openssl rand -base64 32 [RINGSTORE_CLUSTER_SECRET]")
 	f.IntVar(&o.replicas, "replicas", envInt("RINGSTORE_REPLICAS", 3), "replicas of every record and chunk (N), fixed when the cluster is created [RINGSTORE_REPLICAS]")
 	f.IntVar(&o.writeQuorum, "write-quorum", envInt("RINGSTORE_WRITE_QUORUM", 0), "acknowledgements a write needs (W); 0 means a majority of N [RINGSTORE_WRITE_QUORUM]")
 	f.IntVar(&o.readQuorum, "read-quorum", envInt("RINGSTORE_READ_QUORUM", 0), "replies a read needs (R); 0 means a majority of N [RINGSTORE_READ_QUORUM]")
@@ -137,7 +137,7 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.aeInterval, "ae-interval", envDuration("RINGSTORE_AE_INTERVAL", 5*time.Second), "how often partition trees are compared with co-owners (anti-entropy) [RINGSTORE_AE_INTERVAL]")
 	f.DurationVar(&o.aeConfirm, "ae-confirm", envDuration("RINGSTORE_AE_CONFIRM", time.Second), "how long a difference between replicas must persist before anti-entropy repairs it [RINGSTORE_AE_CONFIRM]")
 	f.Float64Var(&o.aeRate, "ae-rate", envFloat("RINGSTORE_AE_RATE", 2000), "records per second anti-entropy may transfer [RINGSTORE_AE_RATE]")
-	f.StringVar(&o.metricsAddr, "metrics-addr", envOr("RINGSTORE_METRICS_ADDR", ""), "address serving Prometheus metrics on /metrics (cluster nodes also serve them on --rpc-addr) [RINGSTORE_METRICS_ADDR]")
+	f.StringVar(&o.metricsAddr, "metrics-addr", envOr("RINGSTORE_METRICS_ADDR", ""), "address serving Prometheus metrics on /metrics and Go's profiler, unauthenticated: the operator's own network only [RINGSTORE_METRICS_ADDR]")
 	f.DurationVar(&o.scrubInterval, "scrub-interval", envDuration("RINGSTORE_SCRUB_INTERVAL", 24*time.Hour), "time between the starts of scrub passes over every chunk and record [RINGSTORE_SCRUB_INTERVAL]")
 	f.Float64Var(&o.scrubBytesRate, "scrub-bytes-rate", envFloat("RINGSTORE_SCRUB_BYTES_RATE", 32<<20), "chunk bytes per second scrub may read [RINGSTORE_SCRUB_BYTES_RATE]")
 	f.Float64Var(&o.scrubRecordsRate, "scrub-records-rate", envFloat("RINGSTORE_SCRUB_RECORDS_RATE", 20000), "index records per second scrub may read [RINGSTORE_SCRUB_RECORDS_RATE]")
@@ -323,9 +323,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	alive := func(string) bool { return true }
 	var membership *ring.Membership
 	mux := rpc.NewMux()
-	// Nodes talk over the framed stream protocol; the same port answers
-	// HTTP for admin tools and metrics.
-	var transport *rpc.HTTP
+	// Nodes and admin tools talk over the framed stream protocol, in TLS
+	// authenticated by certificates derived from the secret; the RPC port
+	// serves nothing else.
 	var stream *rpc.Stream
 	if cluster {
 		resolve := func(node string) (string, bool) {
@@ -336,7 +336,6 @@ func runServer(ctx context.Context, o serverOptions) error {
 			m, ok := p.member(ring.NodeID(node))
 			return m.Addr, ok && m.Addr != ""
 		}
-		transport = rpc.NewHTTP(string(nodeID), secret, resolve, mux, log)
 		stream = &rpc.Stream{Self: string(nodeID), Secret: secret, Resolve: resolve, Mux: mux, Logger: log, WriteTimeout: o.rpcWriteTimeout}
 		defer stream.Close()
 		var joins []string
@@ -495,17 +494,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 	chunkAE := &blobs.RepairStats{}
 	var rpcStats []*rpc.Stats
 	if cluster {
-		rpcStats = []*rpc.Stats{&stream.Stats, &transport.Stats}
+		rpcStats = []*rpc.Stats{&stream.Stats}
 	}
 	metrics := metricsHandler(ix, requests, repairs, scrub, chunkAE, syncDelay, space, rpcStats...)
+	var rpcLn net.Listener
 	if cluster {
 		registerAdmin(mux, membership, ix, scrub, chunkAE)
-		rpcMux := http.NewServeMux()
-		rpcMux.Handle("/rpc/", transport)
-		rpcMux.Handle("/metrics", metrics)
-		if _, err := serve(o.rpcAddr, rpcMux, func(ln net.Listener) net.Listener { return rpc.NewListener(ln, stream) }); err != nil {
-			return err
+		if rpcLn, err = net.Listen("tcp", o.rpcAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.rpcAddr, err)
 		}
+		defer rpcLn.Close()
+		go func() { serveErr <- stream.Serve(rpcLn) }()
 	}
 	if o.metricsAddr != "" {
 		// The metrics address also serves Go's profiler: it is the

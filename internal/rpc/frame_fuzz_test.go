@@ -1,19 +1,19 @@
 // FuzzReadFrame feeds arbitrary bytes to the reading side of a stream
-// connection after its handshake. Goal: no input makes the frame reader
-// panic, allocate past its length limit, or accept a frame the key's
-// holder did not write there. Method: the seeds are frames sealed by a real
-// writer; any frame the reader opens must be, field for field, the frame
-// the writer sealed at that position.
+// connection, as they come out of TLS. Goal: no input makes the frame
+// reader panic, allocate far ahead of the bytes it was given, or read a
+// frame that is not exactly the bytes it consumed. Method: the seeds are
+// frames written by a real writer; every frame read must encode back to
+// the bytes it was read from, and its buffer is at most twice its input or
+// frameAllocStep.
 package rpc
 
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"testing"
 )
-
-var fuzzKey = bytes.Repeat([]byte{7}, 32)
 
 var fuzzFrames = []frame{
 	{id: 1, kind: kindRequest, service: "index", payload: []byte("merge me")},
@@ -22,18 +22,15 @@ var fuzzFrames = []frame{
 	{id: 9, kind: kindError, service: "x", payload: []byte("boom")},
 }
 
-// sealFrames writes frames as the client side of a connection would.
-func sealFrames(t testing.TB, frames []frame) []byte {
+// writeFrames writes frames as one side of a connection would.
+func writeFrames(t testing.TB, frames []frame) []byte {
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
 	// The frames go to w; the connection only takes write deadlines.
 	c, peer := net.Pipe()
 	defer c.Close()
 	defer peer.Close()
-	sc, err := newStreamConn(c, nil, w, fuzzKey, 'c', "server", defaultWriteTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := newStreamConn(c, nil, w, "server", defaultWriteTimeout)
 	for _, f := range frames {
 		if err := sc.writeFrame(f, false); err != nil {
 			t.Fatal(err)
@@ -42,48 +39,63 @@ func sealFrames(t testing.TB, frames []frame) []byte {
 	return out.Bytes()
 }
 
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
 func FuzzReadFrame(f *testing.F) {
-	all := sealFrames(f, fuzzFrames)
+	all := writeFrames(f, fuzzFrames)
 	f.Add(all)
 	f.Add(all[:len(all)-1])
-	f.Add(sealFrames(f, fuzzFrames[:1]))
+	f.Add(writeFrames(f, fuzzFrames[:1]))
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	f.Add([]byte{0x05, 0x00, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sc, err := newStreamConn(nil, bufio.NewReader(bytes.NewReader(data)), nil, fuzzKey, 's', "client", defaultWriteTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; ; i++ {
-			got, err := sc.readFrame()
+		in := &countingReader{r: bytes.NewReader(data)}
+		sc := newStreamConn(nil, bufio.NewReaderSize(in, 16), nil, "client", defaultWriteTimeout)
+		budget := newByteBudget(maxServingBytes)
+		for consumed := 0; ; {
+			got, err := sc.readFrame(budget)
 			if err != nil {
 				return
 			}
-			if i >= len(fuzzFrames) {
-				t.Fatalf("frame %d opened, but only %d were sealed", i, len(fuzzFrames))
+			if cap(got.payload) > max(2*len(data), frameAllocStep) {
+				t.Fatalf("a %d-byte input made a %d-byte buffer", len(data), cap(got.payload))
 			}
-			want := fuzzFrames[i]
-			if got.id != want.id || got.kind != want.kind || got.service != want.service || !bytes.Equal(got.payload, want.payload) {
-				t.Fatalf("frame %d opened as %+v, sealed as %+v", i, got, want)
+			budget.release(got.held)
+			again := writeFrames(t, []frame{got})
+			if !bytes.Equal(again, data[consumed:consumed+len(again)]) {
+				t.Fatalf("frame %+v read from bytes it does not encode to", got)
 			}
+			consumed += len(again)
 		}
 	})
 }
 
-// TestReadFrameSeeds runs the seeds in the normal test run: the sealed
-// frames read back in order, and a truncated stream yields the frames
-// before the cut.
+// TestReadFrameSeeds runs the seeds in the normal test run: the frames
+// read back in order, and a truncated stream yields the frames before the
+// cut.
 func TestReadFrameSeeds(t *testing.T) {
-	all := sealFrames(t, fuzzFrames)
+	all := writeFrames(t, fuzzFrames)
 	for _, cut := range []int{len(all), len(all) - 1} {
-		sc, _ := newStreamConn(nil, bufio.NewReader(bytes.NewReader(all[:cut])), nil, fuzzKey, 's', "client", defaultWriteTimeout)
+		sc := newStreamConn(nil, bufio.NewReader(bytes.NewReader(all[:cut])), nil, "client", defaultWriteTimeout)
 		n := 0
 		for ; ; n++ {
-			f, err := sc.readFrame()
+			f, err := sc.readFrame(nil)
 			if err != nil {
 				break
 			}
-			if f.id != fuzzFrames[n].id || !bytes.Equal(f.payload, fuzzFrames[n].payload) {
+			w := fuzzFrames[n]
+			if f.id != w.id || f.kind != w.kind || f.service != w.service || !bytes.Equal(f.payload, w.payload) {
 				t.Fatalf("frame %d read back as %+v", n, f)
 			}
 		}

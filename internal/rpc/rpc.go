@@ -1,7 +1,8 @@
 // Package rpc carries node-to-node requests: a byte-level Transport that
-// index and blobs encode their own messages onto, an HTTP implementation
-// authenticated with the cluster secret, and a Mux that routes incoming
-// requests to the services that registered for them.
+// index and blobs encode their own messages onto, its implementation over
+// mutually authenticated TLS 1.3 (Stream, with certificates derived from
+// the cluster secret), and a Mux that routes incoming requests to the
+// services that registered for them. Admin tools speak the same protocol.
 //
 // Every request is idempotent at the service level (merges, reads, chunk
 // writes of content-addressed data), so the transport may retry or deliver

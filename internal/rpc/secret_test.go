@@ -1,6 +1,6 @@
 // secret_test.go checks the cluster secret's strength estimate: what the
 // README tells operators to run passes, shorter or narrower secrets fail
-// and say how to make a good one.
+// and say how to make a good one, and certificates are refused for them.
 package rpc
 
 import (
@@ -38,6 +38,9 @@ func TestCheckSecret(t *testing.T) {
 		err := CheckSecret([]byte(weak))
 		if err == nil || !strings.Contains(err.Error(), "openssl rand -base64 32") {
 			t.Errorf("CheckSecret(%q) = %v; want a refusal saying how to make one", weak, err)
+		}
+		if _, err := NewCredentials([]byte(weak), RoleNode, "n1"); err == nil {
+			t.Errorf("credentials minted from %q", weak)
 		}
 	}
 }

@@ -6,11 +6,16 @@ import (
 )
 
 // Stats counts the calls this node made as a client and their request and
-// reply bytes, per service. Every call adds to it, so it takes no lock
-// once a service has been seen.
+// reply bytes, per service, and the connections it refused as a server.
+// Every call adds to it, so it takes no lock once a service has been seen.
 type Stats struct {
-	m sync.Map // service name -> *serviceCounters
+	m       sync.Map // service name -> *serviceCounters
+	refused atomic.Int64
 }
+
+// Refused is the number of incoming connections refused in their
+// handshake.
+func (s *Stats) Refused() int64 { return s.refused.Load() }
 
 type serviceCounters struct {
 	calls, sent, received atomic.Int64
