@@ -58,6 +58,9 @@ type Stream struct {
 	// queue behind them.
 	WriteTimeout time.Duration
 
+	// retireBytes replaces defaultRetireBytes in tests.
+	retireBytes int64
+
 	credsOnce sync.Once
 	creds     *Credentials
 	credsErr  error
@@ -136,6 +139,13 @@ type streamConn struct {
 	waiting atomic.Int32
 	// yielders counts writers that released wmu to yield before flushing.
 	yielders atomic.Int32
+
+	// Client side: users counts the calls that took this connection from
+	// the pool and have not finished; carried counts their bytes, both
+	// ways; retired is set once the connection left the pool for good.
+	users   atomic.Int32
+	carried atomic.Int64
+	retired atomic.Bool
 
 	mu      sync.Mutex // guards the following fields (client side)
 	pending map[uint64]chan frame
@@ -527,6 +537,7 @@ func (t *Stream) conn(ctx context.Context, node string, large bool) (*streamConn
 		if large && len(list) > 1 {
 			sc = list[1+int(t.next.Add(1)%uint64(len(list)-1))]
 		}
+		sc.users.Add(1)
 		t.mu.Unlock()
 		return sc, nil
 	}
@@ -536,14 +547,43 @@ func (t *Stream) conn(ctx context.Context, node string, large bool) (*streamConn
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if list := t.peers[node]; len(list) > 0 {
+			list[0].users.Add(1)
 			return list[0], nil
 		}
 		return nil, err
 	}
 	t.mu.Lock()
 	t.peers[node] = append(t.peers[node], sc)
+	sc.users.Add(1)
 	t.mu.Unlock()
 	return sc, nil
+}
+
+// defaultRetireBytes is Stream.retireBytes's default. TLS 1.3 keeps one
+// key per direction for a connection's life, AES-GCM's safety margin
+// shrinks with the data sealed under one key (RFC 8446, section 5.5), and
+// Go's TLS never updates keys by itself: a connection that carried this
+// much, both ways together, is replaced by a new one with new keys, far
+// inside the RFC's limit for either direction.
+const defaultRetireBytes = 64 << 30
+
+func (t *Stream) retireAfter() int64 {
+	if t.retireBytes > 0 {
+		return t.retireBytes
+	}
+	return defaultRetireBytes
+}
+
+// done ends a call's use of sc, which carried n bytes for it: a
+// connection past its data limit leaves the pool, and is closed by the
+// last call that used it.
+func (t *Stream) done(sc *streamConn, n int) {
+	if sc.carried.Add(int64(n)) >= t.retireAfter() && sc.retired.CompareAndSwap(false, true) {
+		t.drop(sc)
+	}
+	if sc.users.Add(-1) == 0 && sc.retired.Load() {
+		_ = sc.c.Close()
+	}
 }
 
 // describe names the node a call went to in its errors: "" is whichever
@@ -567,6 +607,8 @@ func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
+	carried := 0
+	defer func() { t.done(sc, carried) }()
 	ch := make(chan frame, 1)
 	// Ids are taken and written under the write lock, so they reach the
 	// server in increasing order (it refuses any other).
@@ -607,6 +649,7 @@ func (t *Stream) Call(ctx context.Context, to, service string, body []byte) ([]b
 			return nil, fmt.Errorf("rpc %s to %s: %w", service, t.describe(to), err)
 		}
 		t.Stats.add(service, len(body), len(f.payload))
+		carried = len(body) + len(f.payload)
 		if f.kind == kindError {
 			return nil, &RemoteError{Node: to, Service: service, Message: string(f.payload)}
 		}

@@ -341,6 +341,8 @@ type wireProxy struct {
 	// up and down are the client-to-server and server-to-client bytes of
 	// each connection, in the order they were accepted.
 	up, down []*bytes.Buffer
+	// open counts the connections whose client has not closed them.
+	open atomic.Int32
 }
 
 func startWireProxy(t *testing.T, target string, edit func(conn int, off int64, b []byte) []byte) *wireProxy {
@@ -367,8 +369,12 @@ func startWireProxy(t *testing.T, target string, edit func(conn int, off int64, 
 			up, down := &bytes.Buffer{}, &bytes.Buffer{}
 			p.up, p.down = append(p.up, up), append(p.down, down)
 			p.mu.Unlock()
+			p.open.Add(1)
 			go p.pipe(s, c, down, nil, i)
-			go p.pipe(c, s, up, edit, i)
+			go func() {
+				p.pipe(c, s, up, edit, i)
+				p.open.Add(-1)
+			}()
 		}
 	}()
 	return p
@@ -574,6 +580,50 @@ func TestStreamOnTheWire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamRetiresConnections: a connection that carried its data limit
+// leaves the pool for a new one (new keys) and is closed once its last
+// call is done; no call fails for it.
+func TestStreamRetiresConnections(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]string{}
+	a := startStream(t, "a", "k", addrs, &mu)
+	b := startStream(t, "b", "k", addrs, &mu)
+	p := startWireProxy(t, b.addr, nil)
+	mu.Lock()
+	addrs["b"] = p.addr
+	mu.Unlock()
+	a.s.retireBytes = 1 << 20
+	body := make([]byte, 60<<10)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := a.s.Call(context.Background(), "b", "echo", body); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.mu.Lock()
+	dialled := len(p.up)
+	p.mu.Unlock()
+	// 160 calls of 120 KiB both ways: about 19 MiB, 1 MiB per connection.
+	if dialled < 10 {
+		t.Fatalf("%d connections for 19 MiB at 1 MiB each", dialled)
+	}
+	// Every connection still open is one the pool keeps.
+	eventually(t, "retired connections closed", func() bool {
+		a.s.mu.Lock()
+		pooled := len(a.s.peers["b"])
+		a.s.mu.Unlock()
+		return int(p.open.Load()) == pooled
+	})
 }
 
 // slowLink passes writes on at rate bytes a second and honours write
