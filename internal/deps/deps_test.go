@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"index":            {"ring", "internal/rpc", "internal/workers"},
 	"blobs":            {"ring", "internal/rpc"},
 	"internal/gc":      {"index", "blobs"},
+	"internal/sse":     {},
 	"internal/bench":   {"auth", "gateway"}, // it sizes "small objects" by the inline threshold
 	"gateway":          {"auth", "index", "blobs"},
 }
