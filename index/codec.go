@@ -93,6 +93,42 @@ func decodeChunks(d *decoder, t protowire.Type) []ChunkRef {
 	return cs
 }
 
+func encodeEncryption(e *encoder, n protowire.Number, x *Encryption) {
+	if x == nil {
+		return
+	}
+	e.message(n, func(e *encoder) {
+		e.uint(1, uint64(x.Kind))
+		e.str(2, x.KeyID)
+		e.bytes(3, x.Salt)
+		e.bytes(4, x.KeyCheck)
+		e.bytes(5, x.DataKey)
+	})
+}
+
+// decodeEncryption decodes an Encryption; its byte fields alias the
+// input, as inline bodies do.
+func decodeEncryption(d *decoder) *Encryption {
+	x := &Encryption{}
+	for n, t, ok := d.next(); ok; n, t, ok = d.next() {
+		switch n {
+		case 1:
+			x.Kind = uint8(d.uint(t))
+		case 2:
+			x.KeyID = d.str(t)
+		case 3:
+			x.Salt = d.bytes(t)
+		case 4:
+			x.KeyCheck = d.bytes(t)
+		case 5:
+			x.DataKey = d.bytes(t)
+		default:
+			d.skip(n, t)
+		}
+	}
+	return x
+}
+
 func encodePart(e *encoder, p PartInfo) {
 	e.uint(1, uint64(p.Number))
 	e.int(2, p.Size)
@@ -143,6 +179,7 @@ func encodeVersion(e *encoder, v *Version) {
 	e.uint(16, uint64(v.PartCount))
 	encodeKVs(e, 17, v.Tags)
 	e.uint(18, uint64(v.TagsTS))
+	encodeEncryption(e, 19, v.Encryption)
 }
 
 func decodeVersion(d *decoder) Version { return decodeVersionOpt(d, false) }
@@ -195,6 +232,8 @@ func decodeVersionOpt(d *decoder, skipInline bool) Version {
 			d.message(t, func(d *decoder) { v.Tags = append(v.Tags, decodeKV(d)) })
 		case 18:
 			v.TagsTS = Timestamp(d.uint(t))
+		case 19:
+			d.message(t, func(d *decoder) { v.Encryption = decodeEncryption(d) })
 		default:
 			d.skip(n, t)
 		}
@@ -221,6 +260,9 @@ func objectSizeHint(o *Object) int {
 		v := &o.Versions[i]
 		n += 160 + len(v.ID) + len(v.ETag) + len(v.StorageClass) + len(v.Owner) +
 			len(v.Inline) + 48*len(v.Chunks) + 48*len(v.Parts)
+		if x := v.Encryption; x != nil {
+			n += 16 + len(x.KeyID) + len(x.Salt) + len(x.KeyCheck) + len(x.DataKey)
+		}
 		for _, kv := range v.Headers {
 			n += 6 + len(kv.Name) + len(kv.Value)
 		}

@@ -24,6 +24,9 @@ type Upload struct {
 	ChecksumType      string // COMPOSITE or FULL_OBJECT when an algorithm is set
 	// Done is set when the upload was completed or aborted: a tombstone.
 	Done Timestamp
+	// Encryption is the upload's data key, which seals every part and
+	// becomes the completed version's.
+	Encryption *Encryption
 }
 
 // Part is the record of one uploaded part; re-uploading a part number
@@ -73,6 +76,7 @@ func encodeUpload(u *Upload) []byte {
 	e.str(8, u.ChecksumAlgorithm)
 	e.str(9, u.ChecksumType)
 	e.uint(10, uint64(u.Done))
+	encodeEncryption(&e, 11, u.Encryption)
 	return e.b
 }
 
@@ -105,6 +109,8 @@ func DecodeUpload(b []byte) (*Upload, error) {
 			u.ChecksumType = d.str(t)
 		case 10:
 			u.Done = Timestamp(d.uint(t))
+		case 11:
+			d.message(t, func(d *decoder) { u.Encryption = decodeEncryption(d) })
 		default:
 			d.skip(n, t)
 		}

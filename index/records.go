@@ -119,6 +119,30 @@ type Version struct {
 
 	Tags   []KV
 	TagsTS Timestamp // last-writer-wins clock of Tags, separate from the body
+
+	// Encryption is set when the bytes (Inline and the chunks) are sealed
+	// under a data key of the version's own; nil for plaintext.
+	Encryption *Encryption
+}
+
+// The kinds of server-side encryption.
+const (
+	EncryptionS3 uint8 = 1 // SSE-S3: the data key wrapped with a master key
+	EncryptionC  uint8 = 2 // SSE-C: the data key wrapped with the customer's key
+)
+
+// Encryption is what a record keeps of its data key: never the key
+// itself, only the key wrapped under a key the store does not keep
+// (SSE-C) or keeps outside the index (SSE-S3).
+type Encryption struct {
+	Kind uint8
+	// KeyID names the master key that wrapped DataKey (SSE-S3).
+	KeyID string
+	// Salt and KeyCheck (SSE-C): a salted HMAC of the customer's key, to
+	// tell a wrong key from a damaged record.
+	Salt, KeyCheck []byte
+	// DataKey is the wrapped data key: nonce, sealed key, tag.
+	DataKey []byte
 }
 
 // Header returns the stored header value for a lower-case name.
