@@ -71,6 +71,15 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, buc
 	if err != nil {
 		return err
 	}
+	// S3 gives an SSE-C object's attributes only to a request with its
+	// key.
+	ck, err := s.customerKeyOf(r, false)
+	if err != nil {
+		return err
+	}
+	if _, err := s.readKey(v, ck, false); err != nil {
+		return err
+	}
 	if versioningState(b) != "" {
 		h.Set("x-amz-version-id", v.ID)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,11 +13,15 @@ import (
 
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 )
 
-// Copies move no bytes: the new version points at the source's chunks
-// (recording a blob reference for each, and copying extent rows when the
-// chunk list is long), or repeats its inline bytes.
+// Copies move no bytes when they keep the source's data key (both
+// plaintext, both SSE-S3, or both SSE-C under one customer key): the new
+// version points at the source's chunks (recording a blob reference for
+// each, and copying extent rows when the chunk list is long), or repeats
+// its inline bytes. A copy that changes the key reads the source and
+// seals its bytes anew (recrypt).
 
 // copySource is a parsed x-amz-copy-source header.
 type copySource struct {
@@ -136,14 +142,50 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
+	srcCK, err := s.customerKeyOf(r, true)
+	if err != nil {
+		return err
+	}
+	srcKey, err := s.readKey(src, srcCK, true)
+	if err != nil {
+		return err
+	}
+	dreq, err := s.parseWriteSSE(r)
+	if err != nil {
+		return err
+	}
+	kind, err := s.writeEncryption(b, dreq)
+	if err != nil {
+		return err
+	}
 	self := sb.ID == b.ID && cs.key == key
-	if self && directive != "REPLACE" && sc == src.StorageClass && r.Header.Get("X-Amz-Website-Redirect-Location") == "" && tagDirective != "REPLACE" {
+	if self && directive != "REPLACE" && sc == src.StorageClass && r.Header.Get("X-Amz-Website-Redirect-Location") == "" && tagDirective != "REPLACE" && !dreq.any() {
 		return ErrInvalidRequest.msg("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	// A copy keeps its source's chunks only when it keeps its data key
+	// too: both plaintext, both SSE-S3 (the key is wrapped again, with
+	// the newest master key), or both SSE-C under one customer key. Any
+	// other copy changes the key, and its bytes are sealed anew.
+	share := kind == src.Encryption.KindOf()
+	if share && kind == index.EncryptionC {
+		share = sameCustomerKey(srcCK, dreq.customer)
+	}
+	var dk *sse.DataKey
+	if share && srcKey != nil {
+		k := srcKey.Key()
+		dk = &k
+	}
+	wk, err := s.newWriteKey(kind, dreq.customer, dk)
+	if err != nil {
+		return err
 	}
 	v := index.Version{
 		WriteID: index.NewWriteID(), Size: src.Size, ETag: src.ETag, StorageClass: sc,
 		Owner: reqCtx(r).accessKey, Headers: src.Headers, Checksum: src.Checksum,
-		Inline: src.Inline, Parts: src.Parts, PartCount: src.PartCount,
+		Parts: src.Parts, PartCount: src.PartCount,
+	}
+	if wk != nil {
+		v.Encryption = wk.rec
 	}
 	if directive == "REPLACE" {
 		if v.Headers, err = objectHeaders(r.Header); err != nil {
@@ -157,28 +199,53 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	} else {
 		v.Tags = src.Tags
 	}
+	var spec *checksumSpec
 	if alg := strings.ToUpper(r.Header.Get("X-Amz-Checksum-Algorithm")); alg != "" {
 		if !validAlgorithm(alg) {
 			return ErrInvalidRequest.msg("Value for x-amz-checksum-algorithm header is invalid.")
 		}
 		if alg != src.Checksum.Algorithm || src.Checksum.Type != "FULL_OBJECT" {
-			sum, err := s.checksumOf(ctx, src, alg)
-			if err != nil {
-				return err
-			}
-			v.Checksum = index.Checksum{Algorithm: alg, Value: sum, Type: "FULL_OBJECT"}
+			spec = &checksumSpec{alg: alg}
 		}
-	}
-	keep := s.keepRefs(index.ObjectHolder(b, key, v.WriteID))
-	defer keep.stop()
-	if err := s.shareChunks(ctx, src, &v, keep); err != nil {
-		return err
-	}
-	if err := s.copyPartRows(ctx, src, &v); err != nil {
-		return err
 	}
 	cond, err := parseWriteConditions(r.Header)
 	if err != nil {
+		return err
+	}
+	keep := s.keepRefs(index.ObjectHolder(b, key, v.WriteID))
+	defer keep.stop()
+	if share {
+		if spec != nil {
+			sum, err := s.checksumOf(ctx, src, srcKey, spec.alg)
+			if err != nil {
+				return err
+			}
+			v.Checksum = index.Checksum{Algorithm: spec.alg, Value: sum, Type: "FULL_OBJECT"}
+		}
+		v.Inline = src.Inline
+		if err := s.shareChunks(ctx, src, &v, keep); err != nil {
+			return err
+		}
+	} else {
+		body, err := s.recrypt(ctx, src, srcKey, 0, src.Size, maxPutBytes, keep, spec, true, wk.sealer())
+		if err != nil {
+			return err
+		}
+		if spec != nil {
+			v.Checksum = index.Checksum{Algorithm: spec.alg, Value: body.checksum, Type: "FULL_OBJECT"}
+		}
+		// The ETag of an SSE-C object is its own; any other keeps the
+		// source's, or takes the MD5 of the bytes when the source's was
+		// an SSE-C one.
+		if wk.kind() == index.EncryptionC || src.Encryption.KindOf() == index.EncryptionC {
+			v.ETag = wk.etag(body.md5)
+		}
+		v.Inline = body.inline
+		if err := s.placeChunks(ctx, &v, body.chunks); err != nil {
+			return err
+		}
+	}
+	if err := s.copyPartRows(ctx, src, &v); err != nil {
 		return err
 	}
 	if err := keep.check(); err != nil {
@@ -194,10 +261,41 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if versioningState(sb) != "" {
 		h.Set("x-amz-copy-source-version-id", src.ID)
 	}
+	setSSEHeaders(h, v.Encryption, dreq.customer)
 	res := copyObjectResult{NS: s3NS, ETag: `"` + v.ETag + `"`, LastModified: xmlTime(lastModified(&v))}
 	setResultChecksum(&res, v.Checksum)
 	return writeXML(w, http.StatusOK, res)
 }
+
+// recrypt stores bytes [start, start+length) of src anew, sealed with
+// seal (plaintext when nil): the copies that change the data key. The
+// source is opened with srcKey as it streams into the write path, so
+// memory stays one write's buffers.
+func (s *Server) recrypt(ctx context.Context, src *index.Version, srcKey *sse.Sealer, start, length, maxSize int64, keep *refKeeper, spec *checksumSpec, allowInline bool, seal *sse.Sealer) (*ingested, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	readErr := make(chan error, 1)
+	go func() {
+		err := s.streamVersion(ctx, pw, src, srcKey, start, length)
+		pw.CloseWithError(err)
+		readErr <- err
+	}()
+	body, err := s.ingest(ctx, pr, length, maxSize, keep, spec, allowInline, seal)
+	// Stop the reader if the write ended first, and wait for it: it
+	// holds buffers of the pool until it returns.
+	cancel()
+	pr.CloseWithError(errCopyEnded)
+	rerr := <-readErr
+	if err != nil && rerr != nil && !errors.Is(rerr, errCopyEnded) && !errors.Is(rerr, context.Canceled) {
+		// The write failed because the source could not be read: that is
+		// the error to answer, not the short body the write saw.
+		return nil, rerr
+	}
+	return body, err
+}
+
+var errCopyEnded = errors.New("copy ended")
 
 func setResultChecksum(res *copyObjectResult, c index.Checksum) {
 	if c.Value == "" {
@@ -267,9 +365,9 @@ func (s *Server) refChunks(ctx context.Context, chunks []index.ChunkRef, keep *r
 }
 
 // checksumOf computes a full-object checksum of v by reading it.
-func (s *Server) checksumOf(ctx context.Context, v *index.Version, alg string) (string, error) {
+func (s *Server) checksumOf(ctx context.Context, v *index.Version, key *sse.Sealer, alg string) (string, error) {
 	h := newChecksum(alg)
-	if err := s.streamVersion(ctx, h, v, 0, v.Size); err != nil {
+	if err := s.streamVersion(ctx, h, v, key, 0, v.Size); err != nil {
 		return "", err
 	}
 	return base64.StdEncoding.EncodeToString(h.Sum(nil)), nil

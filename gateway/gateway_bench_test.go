@@ -243,7 +243,7 @@ func BenchmarkIngest(b *testing.B) {
 				stamp(body, op, chunk)
 			}
 			keep := bs.s.keepRefs(index.ObjectHolder(bkt, "bench/obj", index.NewWriteID()))
-			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, keep, spec, true)
+			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, keep, spec, true, nil)
 			keep.stop()
 			if err != nil || out.size != size || len(out.chunks) != size/chunk {
 				b.Fatal(out, err)

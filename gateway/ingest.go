@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 )
 
 // The write path of an object body (PUT, UploadPart):
@@ -70,7 +71,14 @@ func (p *bufferPool) put(b *[]byte) {
 // declared is the length the request declared (-1 when unknown); a body
 // of another length is IncompleteBody. keep records the write's reference
 // to every chunk and keeps it young until the write commits.
-func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize int64, keep *refKeeper, spec *checksumSpec, allowInline bool) (*ingested, error) {
+//
+// With seal set, each chunk and an inline body are sealed under its data
+// key. A sealed chunk holds sse.Overhead bytes less plaintext, so that it
+// fills the same buffer, and a full one is as long and aligned as a
+// plaintext chunk (the chunk store writes those with O_DIRECT): the
+// plaintext is read into the buffer after the nonce's room and sealed
+// where it lies.
+func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize int64, keep *refKeeper, spec *checksumSpec, allowInline bool, seal *sse.Sealer) (*ingested, error) {
 	md := md5.New()
 	var ck hash.Hash
 	if spec != nil {
@@ -84,6 +92,12 @@ func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize i
 		}
 	}
 
+	// The plaintext of a chunk is buf[lo:lo+n], n <= hi-lo.
+	lo, hi := 0, s.cfg.ChunkBytes
+	if seal != nil {
+		lo, hi = sse.NonceSize, s.cfg.ChunkBytes-sse.TagSize
+	}
+
 	// Small bodies: read up to InlineMax+1 bytes; if the body ends there it
 	// is stored inline.
 	first := s.bufs.get()
@@ -92,19 +106,24 @@ func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize i
 			s.bufs.put(first)
 		}
 	}()
-	n, err := readChunk(body, *first)
+	n, err := readChunk(body, (*first)[lo:hi])
 	if err != nil {
 		return nil, bodyError(err)
 	}
 	out.size = int64(n)
-	eof := n < len(*first)
+	eof := n < hi-lo
 	if eof && (n <= s.cfg.InlineMax && allowInline || n == 0) {
-		sum((*first)[:n])
-		out.inline = append([]byte(nil), (*first)[:n]...)
+		plain := (*first)[lo : lo+n]
+		sum(plain)
+		if seal != nil && allowInline {
+			out.inline = seal.Seal(plain)
+		} else {
+			out.inline = append([]byte(nil), plain...)
+		}
 		return out, s.finish(out, md, ck, declared, spec)
 	}
 
-	w := &chunkWriter{s: s, ctx: ctx, keep: keep, sem: make(chan struct{}, s.cfg.ChunksInFlight)}
+	w := &chunkWriter{s: s, ctx: ctx, keep: keep, sem: make(chan struct{}, s.cfg.ChunksInFlight), seal: seal}
 	buf := first
 	first = nil
 	for {
@@ -113,13 +132,13 @@ func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize i
 			w.wait()
 			return nil, ErrEntityTooLarge
 		}
-		sum((*buf)[:n])
+		sum((*buf)[lo : lo+n])
 		w.submit(buf, n)
 		if eof {
 			break
 		}
 		buf = s.bufs.get()
-		n, err = readChunk(body, *buf)
+		n, err = readChunk(body, (*buf)[lo:hi])
 		if err != nil {
 			s.bufs.put(buf)
 			w.wait()
@@ -130,7 +149,7 @@ func (s *Server) ingest(ctx context.Context, body io.Reader, declared, maxSize i
 			break
 		}
 		out.size += int64(n)
-		eof = n < len(*buf)
+		eof = n < hi-lo
 	}
 	if err := w.wait(); err != nil {
 		return nil, err
@@ -177,10 +196,15 @@ func (s *Server) finish(out *ingested, md, ck hash.Hash, declared int64, spec *c
 }
 
 // chunkWriter stores chunks with bounded parallelism, keeping their order.
+// With seal set it seals each chunk first: the n plaintext bytes of a
+// buffer lie at buf[sse.NonceSize:], and its chunk records n, the
+// plaintext length, so that offsets within the object stay plaintext
+// offsets.
 type chunkWriter struct {
 	s    *Server
 	ctx  context.Context
 	keep *refKeeper
+	seal *sse.Sealer
 	sem  chan struct{}
 	wg   sync.WaitGroup
 
@@ -207,7 +231,11 @@ func (w *chunkWriter) submit(buf *[]byte, n int) {
 			<-w.sem
 			w.wg.Done()
 		}()
-		c := blobs.Seal((*buf)[:n])
+		data := (*buf)[:n]
+		if w.seal != nil {
+			data = w.seal.SealInPlace(*buf, n)
+		}
+		c := blobs.Seal(data)
 		err := w.store(c)
 		w.mu.Lock()
 		w.chunks[i].ID = index.BlobID(c.ID())

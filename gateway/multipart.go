@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 )
 
 // S3's multipart limits.
@@ -97,10 +98,27 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 	if err != nil {
 		return err
 	}
+	sreq, err := s.parseWriteSSE(r)
+	if err != nil {
+		return err
+	}
+	kind, err := s.writeEncryption(b, sreq)
+	if err != nil {
+		return err
+	}
+	// One data key seals every part, so the completed object is read with
+	// one key whichever parts it is made of.
+	wk, err := s.newWriteKey(kind, sreq.customer, nil)
+	if err != nil {
+		return err
+	}
 	ts := s.cfg.Index.Clock().Now()
 	u := &index.Upload{
 		Key: key, UploadID: newVersionID(ts), Initiated: ts, Owner: reqCtx(r).accessKey,
 		Headers: headers, StorageClass: sc, Tags: tags, ChecksumAlgorithm: alg, ChecksumType: typ,
+	}
+	if wk != nil {
+		u.Encryption = wk.rec
 	}
 	if err := s.cfg.Index.PutUpload(ctx, b, u); err != nil {
 		return err
@@ -109,6 +127,7 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 		w.Header().Set("x-amz-checksum-algorithm", alg)
 		w.Header().Set("x-amz-checksum-type", typ)
 	}
+	setSSEHeaders(w.Header(), u.Encryption, sreq.customer)
 	return writeXML(w, http.StatusOK, initiateMultipartUploadResult{NS: s3NS, Bucket: bucket, Key: key, UploadID: u.UploadID})
 }
 
@@ -170,8 +189,16 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
+	ck, err := s.customerKeyOf(r, false)
+	if err != nil {
+		return err
+	}
+	partKey, err := s.uploadKey(u, ck)
+	if err != nil {
+		return err
+	}
 	if r.Header.Get("X-Amz-Copy-Source") != "" {
-		return s.uploadPartCopy(w, r, b, u, n)
+		return s.uploadPartCopy(w, r, b, u, n, partKey, ck)
 	}
 	declared := declaredLength(r)
 	if declared > maxPartBytes {
@@ -188,7 +215,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	p := &index.Part{Number: n, WriteID: index.NewWriteID()}
 	keep := s.keepRefs(index.PartHolder(b, u, n, p.WriteID))
 	defer keep.stop()
-	body, err := s.ingest(ctx, r.Body, declared, maxPartBytes, keep, spec, false)
+	body, err := s.ingest(ctx, r.Body, declared, maxPartBytes, keep, spec, false, partKey)
 	if err != nil {
 		return err
 	}
@@ -204,19 +231,29 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return ErrBadDigest.msg("The %s you specified did not match the calculated checksum.", spec.alg)
 		}
 	}
-	p.Size, p.ETag, p.Checksum = body.size, hex.EncodeToString(body.md5), body.checksum
+	p.Size, p.ETag, p.Checksum = body.size, partETag(u, partKey, body.md5), body.checksum
 	if err := keep.check(); err != nil {
 		return err
 	}
 	if err := s.storePart(ctx, b, u, p, body.chunks); err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), u.Encryption, ck)
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
 	if spec != nil {
 		w.Header().Set(checksumHeader(spec.alg), p.Checksum)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// partETag is a part's ETag: the MD5 of its bytes, or for an SSE-C
+// upload a value derived from the upload's data key (see sse.Sealer.ETag).
+func partETag(u *index.Upload, key *sse.Sealer, md []byte) string {
+	if u.Encryption.KindOf() == index.EncryptionC {
+		return key.ETag(md)
+	}
+	return hex.EncodeToString(md)
 }
 
 // storePart places a part's chunk list and writes its record.
@@ -247,9 +284,21 @@ type copyPartResult struct {
 // chunks inside the range are shared, not copied; only the chunks cut by
 // the range's ends are rewritten. The part's ETag (the MD5 of its bytes)
 // and checksum need the bytes read once.
-func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, b *index.Bucket, u *index.Upload, n uint32) error {
+//
+// A part of an encrypted upload, or from an encrypted source, is sealed
+// anew under the upload's key: chunks are shared only between plaintext
+// objects, since no two data keys are the same.
+func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, b *index.Bucket, u *index.Upload, n uint32, key *sse.Sealer, ck *customerKey) error {
 	ctx := r.Context()
 	_, src, _, err := s.copySourceVersion(ctx, r)
+	if err != nil {
+		return err
+	}
+	srcCK, err := s.customerKeyOf(r, true)
+	if err != nil {
+		return err
+	}
+	srcKey, err := s.readKey(src, srcCK, true)
 	if err != nil {
 		return err
 	}
@@ -267,24 +316,43 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, b *index
 	p := &index.Part{Number: n, WriteID: index.NewWriteID(), Size: length}
 	keep := s.keepRefs(index.PartHolder(b, u, n, p.WriteID))
 	defer keep.stop()
-	var ck hash.Hash
+	var cksum hash.Hash
 	if u.ChecksumAlgorithm != "" {
-		ck = newChecksum(u.ChecksumAlgorithm)
+		cksum = newChecksum(u.ChecksumAlgorithm)
 	}
-	md := md5.New()
-	chunks, err := s.sliceChunks(ctx, src, start, length, keep, func(data []byte) {
-		md.Write(data)
-		if ck != nil {
-			ck.Write(data)
+	var chunks []index.ChunkRef
+	if key == nil && srcKey == nil {
+		md := md5.New()
+		chunks, err = s.sliceChunks(ctx, src, start, length, keep, func(data []byte) {
+			md.Write(data)
+			if cksum != nil {
+				cksum.Write(data)
+			}
+		})
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
+		p.ETag = hex.EncodeToString(md.Sum(nil))
+		if cksum != nil {
+			p.Checksum = base64.StdEncoding.EncodeToString(cksum.Sum(nil))
+		}
+	} else {
+		var spec *checksumSpec
+		if u.ChecksumAlgorithm != "" {
+			spec = &checksumSpec{alg: u.ChecksumAlgorithm}
+		}
+		body, err := s.recrypt(ctx, src, srcKey, start, length, maxPartBytes, keep, spec, false, key)
+		if err != nil {
+			return err
+		}
+		chunks = body.chunks
+		p.ETag, p.Checksum = partETag(u, key, body.md5), body.checksum
+	}
+	if err := keep.check(); err != nil {
 		return err
 	}
-	p.ETag = hex.EncodeToString(md.Sum(nil))
 	res := copyPartResult{NS: s3NS, ETag: `"` + p.ETag + `"`}
-	if ck != nil {
-		p.Checksum = base64.StdEncoding.EncodeToString(ck.Sum(nil))
+	if p.Checksum != "" {
 		var c copyObjectResult
 		setResultChecksum(&c, index.Checksum{Algorithm: u.ChecksumAlgorithm, Value: p.Checksum})
 		res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64, res.ChecksumSHA1, res.ChecksumSHA256 = c.ChecksumCRC32, c.ChecksumCRC32C, c.ChecksumCRC64, c.ChecksumSHA1, c.ChecksumSHA256
@@ -292,6 +360,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, b *index
 	if err := s.storePart(ctx, b, u, p, chunks); err != nil {
 		return err
 	}
+	setSSEHeaders(w.Header(), u.Encryption, ck)
 	res.LastModified = xmlTime(p.Timestamp.Time())
 	return writeXML(w, http.StatusOK, res)
 }
@@ -444,6 +513,17 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
+	// S3 needs no key to complete an SSE-C upload; one given must be the
+	// upload's.
+	ck, err := s.customerKeyOf(r, false)
+	if err != nil {
+		return err
+	}
+	if ck != nil {
+		if _, err := s.uploadKey(u, ck); err != nil {
+			return err
+		}
+	}
 	if err := cond.precheck(ctx, s, b, key); err != nil {
 		return err
 	}
@@ -504,6 +584,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	if v.ID != "null" {
 		w.Header().Set("x-amz-version-id", v.ID)
 	}
+	setSSEHeaders(w.Header(), v.Encryption, ck)
 	out := completeMultipartUploadResult{
 		NS: s3NS, Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: `"` + v.ETag + `"`,
 	}
@@ -545,7 +626,7 @@ func (s *Server) assemble(ctx context.Context, b *index.Bucket, u *index.Upload,
 	ix := s.cfg.Index
 	v := &index.Version{
 		WriteID: writeID, Owner: u.Owner, Headers: u.Headers, StorageClass: u.StorageClass,
-		Tags: u.Tags, PartCount: uint32(len(req.Parts)),
+		Tags: u.Tags, PartCount: uint32(len(req.Parts)), Encryption: u.Encryption,
 	}
 	if len(u.Tags) > 0 {
 		v.TagsTS = ix.Clock().Now()

@@ -98,6 +98,18 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if err != nil {
 		return err
 	}
+	sreq, err := s.parseWriteSSE(r)
+	if err != nil {
+		return err
+	}
+	kind, err := s.writeEncryption(b, sreq)
+	if err != nil {
+		return err
+	}
+	wk, err := s.newWriteKey(kind, sreq.customer, nil)
+	if err != nil {
+		return err
+	}
 	if err := cond.precheck(ctx, s, b, key); err != nil {
 		return err
 	}
@@ -105,7 +117,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	writeID := index.NewWriteID()
 	keep := s.keepRefs(index.ObjectHolder(b, key, writeID))
 	defer keep.stop()
-	body, err := s.ingest(ctx, r.Body, declared, maxPutBytes, keep, spec, true)
+	body, err := s.ingest(ctx, r.Body, declared, maxPutBytes, keep, spec, true, wk.sealer())
 	if err != nil {
 		return err
 	}
@@ -123,9 +135,12 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 
 	v := index.Version{
-		WriteID: writeID, Size: body.size, ETag: hex.EncodeToString(body.md5),
+		WriteID: writeID, Size: body.size, ETag: wk.etag(body.md5),
 		StorageClass: sc, Owner: reqCtx(r).accessKey, Headers: headers, Inline: body.inline,
 		Tags: tags,
+	}
+	if wk != nil {
+		v.Encryption = wk.rec
 	}
 	if spec != nil {
 		v.Checksum = index.Checksum{Algorithm: spec.alg, Value: body.checksum, Type: "FULL_OBJECT"}
@@ -144,6 +159,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if v.ID != "null" {
 		h.Set("x-amz-version-id", v.ID)
 	}
+	setSSEHeaders(h, v.Encryption, sreq.customer)
 	if v.Checksum.Value != "" {
 		h.Set(checksumHeader(v.Checksum.Algorithm), v.Checksum.Value)
 		h.Set("x-amz-checksum-type", v.Checksum.Type)
@@ -330,6 +346,17 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
+	if err := checkReadSSE(r.Header); err != nil {
+		return err
+	}
+	ck, err := s.customerKeyOf(r, false)
+	if err != nil {
+		return err
+	}
+	objKey, err := s.readKey(v, ck, withBody)
+	if err != nil {
+		return err
+	}
 	lastModified := v.Timestamp.Time()
 	if err := checkConditions(r.Header, v.ETag, lastModified); err != nil {
 		if err == ErrNotModified {
@@ -368,6 +395,7 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	h.Set("ETag", `"`+v.ETag+`"`)
 	h.Set("Last-Modified", lastModified.Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
+	setSSEHeaders(h, v.Encryption, ck)
 	if versioningState(b) != "" {
 		h.Set("x-amz-version-id", v.ID)
 	}
@@ -397,7 +425,7 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		return nil
 	}
 	w.WriteHeader(status)
-	if err := s.streamVersion(ctx, w, v, start, length); err != nil {
+	if err := s.streamVersion(ctx, w, v, objKey, start, length); err != nil {
 		// Headers are out; the only honest signal left is to cut the
 		// connection so the client sees a short body, never wrong bytes.
 		var wf writeFailed

@@ -35,19 +35,22 @@ func subresource(q url.Values) string {
 
 func (s *Server) bucketRoutes() map[route]handler {
 	return map[route]handler{
-		{http.MethodGet, ""}:           s.listObjects,
-		{http.MethodGet, "location"}:   s.getBucketLocation,
-		{http.MethodPut, ""}:           s.adding(s.createBucket),
-		{http.MethodHead, ""}:          s.headBucket,
-		{http.MethodDelete, ""}:        s.deleteBucket,
-		{http.MethodPost, "delete"}:    s.deleteObjects,
-		{http.MethodGet, "versioning"}: s.getBucketVersioning,
-		{http.MethodPut, "versioning"}: s.putBucketVersioning,
-		{http.MethodGet, "versions"}:   s.listObjectVersions,
-		{http.MethodGet, "uploads"}:    s.listMultipartUploads,
-		{http.MethodGet, "cors"}:       s.getBucketCors,
-		{http.MethodPut, "cors"}:       s.putBucketCors,
-		{http.MethodDelete, "cors"}:    s.deleteBucketCors,
+		{http.MethodGet, ""}:              s.listObjects,
+		{http.MethodGet, "location"}:      s.getBucketLocation,
+		{http.MethodPut, ""}:              s.adding(s.createBucket),
+		{http.MethodHead, ""}:             s.headBucket,
+		{http.MethodDelete, ""}:           s.deleteBucket,
+		{http.MethodPost, "delete"}:       s.deleteObjects,
+		{http.MethodGet, "versioning"}:    s.getBucketVersioning,
+		{http.MethodPut, "versioning"}:    s.putBucketVersioning,
+		{http.MethodGet, "versions"}:      s.listObjectVersions,
+		{http.MethodGet, "uploads"}:       s.listMultipartUploads,
+		{http.MethodGet, "cors"}:          s.getBucketCors,
+		{http.MethodPut, "cors"}:          s.putBucketCors,
+		{http.MethodDelete, "cors"}:       s.deleteBucketCors,
+		{http.MethodGet, "encryption"}:    s.getBucketEncryption,
+		{http.MethodPut, "encryption"}:    s.putBucketEncryption,
+		{http.MethodDelete, "encryption"}: s.deleteBucketEncryption,
 	}
 }
 

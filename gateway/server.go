@@ -19,6 +19,7 @@ import (
 	"github.com/ringstore/ringstore/auth"
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 )
 
 // Config configures a Server.
@@ -81,6 +82,13 @@ type Config struct {
 	// off, however slow. Responses are bounded on connections accepted
 	// through Listener. 0 means DefaultProgressTimeout, negative disables.
 	ProgressTimeout time.Duration
+	// MasterKeys are the SSE-S3 master keys, the same on every node; nil
+	// refuses SSE-S3 and makes plaintext the buckets' default.
+	MasterKeys *sse.Keyring
+	// SSECOverHTTP takes SSE-C keys over plain HTTP from any client, for
+	// a store behind a proxy that ends TLS; otherwise only over TLS or
+	// loopback.
+	SSECOverHTTP bool
 }
 
 // Chunks is what the gateway needs of the chunk store.

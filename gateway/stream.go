@@ -7,6 +7,7 @@ import (
 
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 )
 
 // chunkAt is one chunk of a version with the offset of its first byte.
@@ -91,18 +92,31 @@ func beUint64(b []byte) uint64 {
 	return v
 }
 
-// streamVersion writes bytes [start, start+length) of v to w. Chunks are
-// read and verified one ahead of the writer so disk and network overlap.
-func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Version, start, length int64) error {
+// streamVersion writes bytes [start, start+length) of v to w, opening
+// them with key when v is encrypted. Chunks are read, verified and opened
+// one ahead of the writer so disk, decryption and network overlap; a
+// range opens only the chunks it touches.
+func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Version, key *sse.Sealer, start, length int64) error {
 	if length == 0 {
 		return nil
 	}
 	if v.Inline != nil || v.Size == 0 {
-		if start+length > int64(len(v.Inline)) {
-			return fmt.Errorf("version %s: inline data of %d bytes, want up to %d", v.WriteID, len(v.Inline), start+length)
+		inline := v.Inline
+		if key != nil {
+			var err error
+			if inline, err = key.Open(v.Inline); err != nil {
+				return fmt.Errorf("version %s: inline body: %w", v.WriteID, err)
+			}
 		}
-		_, err := w.Write(v.Inline[start : start+length])
+		if start+length > int64(len(inline)) {
+			return fmt.Errorf("version %s: inline data of %d bytes, want up to %d", v.WriteID, len(inline), start+length)
+		}
+		_, err := w.Write(inline[start : start+length])
 		return err
+	}
+	overhead := 0
+	if key != nil {
+		overhead = sse.Overhead
 	}
 	type fetched struct {
 		c    chunkAt
@@ -118,8 +132,13 @@ func (s *Server) streamVersion(ctx context.Context, w io.Writer, v *index.Versio
 		err := s.chunksOf(ctx, v, start, length, func(c chunkAt) bool {
 			buf := s.bufs.get()
 			data, err := s.cfg.Chunks.Get(ctx, blobs.ID(c.ref.ID), *buf)
-			if err == nil && len(data) != int(c.ref.Size) {
-				err = fmt.Errorf("chunk %s: %d bytes, want %d", c.ref.ID, len(data), c.ref.Size)
+			if err == nil && len(data) != int(c.ref.Size)+overhead {
+				err = fmt.Errorf("chunk %s: %d bytes, want %d", c.ref.ID, len(data), int(c.ref.Size)+overhead)
+			}
+			if err == nil && key != nil {
+				if data, err = key.OpenInPlace(data); err != nil {
+					err = fmt.Errorf("chunk %s of version %s: %w", c.ref.ID, v.WriteID, err)
+				}
 			}
 			select {
 			case ch <- fetched{c: c, buf: buf, data: data, err: err}:

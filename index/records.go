@@ -145,6 +145,14 @@ type Encryption struct {
 	DataKey []byte
 }
 
+// KindOf returns x's kind, 0 for none (a nil x: plaintext).
+func (x *Encryption) KindOf() uint8 {
+	if x == nil {
+		return 0
+	}
+	return x.Kind
+}
+
 // Header returns the stored header value for a lower-case name.
 func (v *Version) Header(name string) string {
 	i, ok := slices.BinarySearchFunc(v.Headers, name, func(kv KV, n string) int { return strings.Compare(kv.Name, n) })

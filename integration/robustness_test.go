@@ -238,7 +238,7 @@ func TestRobustness(t *testing.T) {
 	t.Run("NotImplemented", func(t *testing.T) {
 		t.Parallel()
 		b := newBucket(t)
-		for _, sub := range []string{"lifecycle", "policy", "website", "replication", "encryption", "logging", "notification"} {
+		for _, sub := range []string{"lifecycle", "policy", "website", "replication", "logging", "notification", "object-lock"} {
 			r := srv.do(t, rawReq{Method: "GET", Bucket: b, Query: sub})
 			expectError(t, "GET ?"+sub, r, 501, "NotImplemented")
 			checkErrorDoc(t, "GET ?"+sub, r)

@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"internal/gc":      {"index", "blobs"},
 	"internal/sse":     {},
 	"internal/bench":   {"auth", "gateway"}, // it sizes "small objects" by the inline threshold
-	"gateway":          {"auth", "index", "blobs"},
+	"gateway":          {"auth", "index", "blobs", "internal/sse"},
 }
 
 func TestImportsPointOneWay(t *testing.T) {
