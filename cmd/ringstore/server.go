@@ -35,6 +35,7 @@ import (
 	"github.com/ringstore/ringstore/internal/cpuload"
 	"github.com/ringstore/ringstore/internal/gc"
 	"github.com/ringstore/ringstore/internal/rpc"
+	"github.com/ringstore/ringstore/internal/sse"
 	"github.com/ringstore/ringstore/ring"
 )
 
@@ -64,6 +65,8 @@ type serverOptions struct {
 	indexMemory                             string
 	minFree                                 string
 	tlsCert, tlsKey                         string
+	sseMasterKeyFile                        string
+	sseCAllowHTTP                           bool
 }
 
 // walSyncDelay holds each sync of the index WAL back by d while the
@@ -147,6 +150,8 @@ flag can also be set by an environment variable (shown in brackets).`,
 	f.DurationVar(&o.walSyncDelay, "wal-sync-delay", envDuration("RINGSTORE_WAL_SYNC_DELAY", 500*time.Microsecond), "while the node is short of CPU, how long each index WAL sync waits so that more writes share it, 0 to 10ms; 0 syncs at once [RINGSTORE_WAL_SYNC_DELAY]")
 	f.DurationVar(&o.rpcWriteTimeout, "rpc-write-timeout", envDuration("RINGSTORE_RPC_WRITE_TIMEOUT", 10*time.Second), "how long a connection to another node may take no writes before it is closed and its requests fail; a link must move 256 KiB in half of it [RINGSTORE_RPC_WRITE_TIMEOUT]")
 	f.DurationVar(&o.s3ProgressTimeout, "s3-progress-timeout", envDuration("RINGSTORE_S3_PROGRESS_TIMEOUT", gateway.DefaultProgressTimeout), "how long an S3 request body or response may stand still before the request ends (RequestTimeout) and its connection is closed, noticed within twice that; a client moving some bytes every timeout is never cut off, 1s to 10m [RINGSTORE_S3_PROGRESS_TIMEOUT]")
+	f.StringVar(&o.sseMasterKeyFile, "sse-master-key-file", envOr("RINGSTORE_SSE_MASTER_KEY_FILE", ""), "file of SSE-S3 master keys, one ID:BASE64KEY a line, the newest last, the same on every node (or the keys themselves in RINGSTORE_SSE_MASTER_KEY); with keys, SSE-S3 is every bucket's default encryption, as in S3 [RINGSTORE_SSE_MASTER_KEY_FILE]")
+	f.BoolVar(&o.sseCAllowHTTP, "sse-c-allow-http", envOr("RINGSTORE_SSE_C_ALLOW_HTTP", "") == "true", "take SSE-C keys over plain HTTP from any client, for a store behind a proxy that ends TLS; by default only over TLS or loopback [RINGSTORE_SSE_C_ALLOW_HTTP]")
 	f.DurationVar(&o.handoffInterval, "handoff-interval", envDuration("RINGSTORE_HANDOFF_INTERVAL", 5*time.Second), "how often hints are handed off to owners that are back [RINGSTORE_HANDOFF_INTERVAL]")
 	return cmd
 }
@@ -262,6 +267,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 		// reloads the certificate instead of ending the process.
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
+	}
+	masterKeys, err := sse.LoadKeyring(o.sseMasterKeyFile, os.Getenv("RINGSTORE_SSE_MASTER_KEY"))
+	if err != nil {
+		return fmt.Errorf("SSE-S3 master keys: %w", err)
 	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and most allocation is short-lived request
@@ -451,7 +460,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 		AdmitWrite:      space.Admit,
 		ProgressTimeout: o.s3ProgressTimeout,
 		FenceEverywhere: fenceEverywhere,
+		MasterKeys:      masterKeys,
+		SSECOverHTTP:    o.sseCAllowHTTP,
 	})
+	if masterKeys != nil {
+		log.Info("SSE-S3 master keys loaded; new objects are SSE-S3 unless they ask otherwise", "ids", strings.Join(masterKeys.IDs(), ","), "newest", masterKeys.Newest())
+	}
 	if cluster {
 		mux.Handle(fenceBucketService, func(_ context.Context, _ string, body []byte) ([]byte, error) {
 			name, fence, set, err := decodeFence(body)
