@@ -29,6 +29,7 @@ type benchOptions struct {
 	baselineDir, logLevel   string
 	baselineDuration        time.Duration
 	cpuProfile              string
+	sse                     string
 }
 
 func benchCmd() *cobra.Command {
@@ -72,6 +73,7 @@ are re-created so the set stays populated.`,
 	f.StringVar(&o.baselineDir, "baseline-dir", "", "directory for the group-commit test DB; put it on the server's data disk (default: system temp dir)")
 	f.DurationVar(&o.baselineDuration, "baseline-duration", 3*time.Second, "time for each of the group-commit and bare-HTTP baselines")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	f.StringVar(&o.sse, "sse", "", "server-side encryption of the objects: AES256 (SSE-S3) or SSE-C (one random customer key for the run); default none")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this client (the whole run) to this file, to tell its cost from the server's")
 	return cmd
 }
@@ -97,7 +99,7 @@ func runBench(ctx context.Context, o benchOptions, modeArg string) error {
 		Mode: mode, Endpoints: endpoints, AccessKey: o.accessKey, SecretKey: o.secretKey,
 		Region: o.region, Bucket: o.bucket, Prefix: o.prefix, ObjSize: size,
 		Concurrency: o.concurrency, Duration: o.duration, Ops: o.ops, Objects: o.objects, ListMaxKeys: o.listMaxKeys,
-		VerifyFraction: o.verifyFraction, Seed: o.seed, Keep: o.keep,
+		VerifyFraction: o.verifyFraction, Seed: o.seed, Keep: o.keep, SSE: o.sse,
 		Baseline: o.baseline, BaselineDir: o.baselineDir, BaselineDuration: o.baselineDuration,
 		Logger: log,
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
@@ -32,6 +33,48 @@ type Client struct {
 	creds     auth.Credentials
 	region    string
 	hc        *http.Client
+	// putSSE and readSSE are the encryption headers of object writes and
+	// reads (SetSSE).
+	putSSE, readSSE http.Header
+}
+
+// The server-side encryption modes of a run.
+const (
+	SSENone = ""
+	SSES3   = "AES256" // x-amz-server-side-encryption: AES256
+	SSEC    = "SSE-C"  // one customer key for the whole run
+)
+
+// SetSSE makes object requests ask for server-side encryption mode (one
+// of SSENone, SSES3, SSEC). Call it before any request.
+func (c *Client) SetSSE(mode string) error {
+	c.putSSE, c.readSSE = nil, nil
+	switch mode {
+	case SSENone:
+	case SSES3:
+		c.putSSE = http.Header{"X-Amz-Server-Side-Encryption": {"AES256"}}
+	case SSEC:
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		sum := md5.Sum(key)
+		c.putSSE = http.Header{
+			"X-Amz-Server-Side-Encryption-Customer-Algorithm": {"AES256"},
+			"X-Amz-Server-Side-Encryption-Customer-Key":       {base64.StdEncoding.EncodeToString(key)},
+			"X-Amz-Server-Side-Encryption-Customer-Key-Md5":   {base64.StdEncoding.EncodeToString(sum[:])},
+		}
+		c.readSSE = c.putSSE
+	default:
+		return fmt.Errorf("server-side encryption %q: want %q, %q or none", mode, SSES3, SSEC)
+	}
+	return nil
+}
+
+// withSSE returns a new header holding h's encryption headers.
+func withSSE(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	return h.Clone()
 }
 
 // S3Error is an error response from the server.
@@ -237,7 +280,7 @@ func xmlText(b []byte) string {
 
 // PutObject uploads body (exactly size bytes) as bucket/key.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, body io.ReadCloser, size int64) error {
-	resp, err := c.do(ctx, http.MethodPut, bucket, key, "", nil, body, size)
+	resp, err := c.do(ctx, http.MethodPut, bucket, key, "", withSSE(c.putSSE), body, size)
 	if err != nil {
 		return err
 	}
@@ -248,7 +291,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, body io.Read
 // length. A length other than wantSize (when >= 0) is an ErrVerify error;
 // with v non-nil every byte is also checked against v's expected content.
 func (c *Client) GetObject(ctx context.Context, bucket, key string, wantSize int64, buf []byte, v *Verifier) (int64, error) {
-	resp, err := c.do(ctx, http.MethodGet, bucket, key, "", nil, nil, 0)
+	resp, err := c.do(ctx, http.MethodGet, bucket, key, "", withSSE(c.readSSE), nil, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -285,7 +328,7 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, wantSize int
 
 // HeadObject returns bucket/key's Content-Length.
 func (c *Client) HeadObject(ctx context.Context, bucket, key string) (int64, error) {
-	resp, err := c.do(ctx, http.MethodHead, bucket, key, "", nil, nil, 0)
+	resp, err := c.do(ctx, http.MethodHead, bucket, key, "", withSSE(c.readSSE), nil, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -190,6 +190,26 @@ func TestEndToEndModes(t *testing.T) {
 	}
 }
 
+// TestEndToEndSSEC runs GET and STAT with --sse SSE-C: every request of
+// the run carries the run's key (the server refuses reads without it),
+// and reads verify.
+func TestEndToEndSSEC(t *testing.T) {
+	urls, _ := startRingstore(t, 1)
+	for _, mode := range []Mode{ModeGet, ModeStat} {
+		cfg := e2eConfig(urls, mode)
+		cfg.ObjSize, cfg.SSE = 200<<10, SSEC
+		res := runOK(t, cfg)
+		if o := res.Operations[0]; o.Ops != cfg.Ops || (mode == ModeGet && o.Verified != o.Ops) {
+			t.Fatalf("%s with SSE-C: %+v", mode, o)
+		}
+	}
+	cfg := e2eConfig(urls, ModeGet)
+	cfg.SSE = "aws:kms"
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("an unknown encryption mode ran")
+	}
+}
+
 func TestEndToEndMixedRoundRobin(t *testing.T) {
 	urls, counts := startRingstore(t, 2)
 	cfg := e2eConfig(urls, ModeMixed)

@@ -111,6 +111,9 @@ type Config struct {
 	// Seed drives content and operation choice; 0 means random.
 	Seed uint64
 	Keep bool
+	// SSE is the server-side encryption objects are written and read
+	// with: SSENone, SSES3 or SSEC.
+	SSE string
 
 	Baseline    bool
 	BaselineDir string // where pebble's temp DB goes; "" means os.TempDir
@@ -153,6 +156,9 @@ func (c *Config) check() error {
 	}
 	if c.Concurrency < 1 {
 		return errors.New("concurrency must be at least 1")
+	}
+	if c.SSE != SSENone && c.SSE != SSES3 && c.SSE != SSEC {
+		return fmt.Errorf("server-side encryption %q: want %q, %q or none", c.SSE, SSES3, SSEC)
 	}
 	if c.Duration <= 0 && c.Ops <= 0 {
 		return errors.New("set a duration or an operation count")
@@ -554,6 +560,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer c.Close()
+	if err := c.SetSSE(cfg.SSE); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 
 	owned, err := ensureBucket(ctx, c, &cfg, log)
 	if err != nil {

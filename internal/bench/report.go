@@ -41,6 +41,7 @@ type Params struct {
 	VerifyFraction  float64  `json:"verify_fraction"`
 	Seed            uint64   `json:"seed"`
 	Keep            bool     `json:"keep"`
+	SSE             string   `json:"sse,omitempty"`
 	NumCPU          int      `json:"num_cpu"`
 	GoMaxProcs      int      `json:"gomaxprocs"`
 	GoVersion       string   `json:"go_version"`
@@ -79,7 +80,7 @@ func newResult(cfg Config) *Result {
 			Mode: cfg.Mode, Endpoints: cfg.Endpoints, Region: cfg.Region, Bucket: cfg.Bucket,
 			ObjSize: cfg.ObjSize, Concurrency: cfg.Concurrency, DurationSeconds: cfg.Duration.Seconds(),
 			Ops: cfg.Ops, ListMaxKeys: cfg.ListMaxKeys, VerifyFraction: cfg.VerifyFraction,
-			Seed: cfg.Seed, Keep: cfg.Keep, NumCPU: runtime.NumCPU(), GoMaxProcs: runtime.GOMAXPROCS(0),
+			Seed: cfg.Seed, Keep: cfg.Keep, SSE: cfg.SSE, NumCPU: runtime.NumCPU(), GoMaxProcs: runtime.GOMAXPROCS(0),
 			GoVersion: runtime.Version(),
 		},
 	}
@@ -161,6 +162,9 @@ func (r *Result) WriteText(w io.Writer) error {
 		p.Mode, FormatSize(p.ObjSize), p.Concurrency, bound, len(p.Endpoints), p.Bucket, p.Prefix)
 	if p.Objects > 0 {
 		fmt.Fprintf(&b, "pre-filled objects: %d; verify fraction %.3g; seed %d\n", p.Objects, p.VerifyFraction, p.Seed)
+	}
+	if p.SSE != "" {
+		fmt.Fprintf(&b, "server-side encryption: %s\n", p.SSE)
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
