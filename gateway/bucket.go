@@ -153,6 +153,9 @@ type createBucketConfiguration struct {
 }
 
 func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, name, _ string) error {
+	if err := refuseCreateBucketHeaders(r.Header); err != nil {
+		return err
+	}
 	var conf createBucketConfiguration
 	if err := readXML(r, &conf, 64<<10, true); err != nil {
 		return err

@@ -82,6 +82,9 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, b
 	if err != nil {
 		return err
 	}
+	if err := refuseObjectWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	headers, err := objectHeaders(r.Header)
 	if err != nil {
 		return err

@@ -62,6 +62,9 @@ func trailerChecksum(r *http.Request, spec *checksumSpec) string {
 }
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	if err := refuseObjectWriteHeaders(r.Header); err != nil {
+		return err
+	}
 	if r.Header.Get("X-Amz-Copy-Source") != "" {
 		return s.copyObject(w, r, bucket, key)
 	}
