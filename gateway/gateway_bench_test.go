@@ -19,7 +19,9 @@
 //     same bytes on one goroutine and on two. "dedup" re-sends the same
 //     bytes, so after the first op every chunk is already stored and only
 //     the chunker, the hashes and the Ref records remain; "fresh" changes
-//     every chunk each op, so chunk files are written and fsynced too.
+//     every chunk each op, so chunk files are written and fsynced too;
+//     "sealed" seals every chunk under a data key (SSE) first, which makes
+//     every chunk new.
 //   - BenchmarkPutObject / BenchmarkGetObject send signed requests through
 //     Server.ServeHTTP. Requests are signed as `ringstore bench` signs them
 //     (UNSIGNED-PAYLOAD); PUTs sign inside the loop (see BenchmarkSignRequest
@@ -59,6 +61,7 @@ import (
 	"github.com/ringstore/ringstore/auth"
 	"github.com/ringstore/ringstore/blobs"
 	"github.com/ringstore/ringstore/index"
+	"github.com/ringstore/ringstore/internal/sse"
 	"github.com/ringstore/ringstore/ring"
 )
 
@@ -225,7 +228,7 @@ func BenchmarkIngest(b *testing.B) {
 			wg.Wait()
 		}
 	})
-	ingest := func(b *testing.B, fresh bool, alg string) {
+	ingest := func(b *testing.B, fresh bool, alg string, seal *sse.Sealer) {
 		bs := newBenchServer(b, false)
 		bkt := &index.Bucket{Name: "bench", ID: index.BucketID{1}, Created: 1, Shards: 8}
 		body := bytes.Clone(data)
@@ -243,16 +246,18 @@ func BenchmarkIngest(b *testing.B) {
 				stamp(body, op, chunk)
 			}
 			keep := bs.s.keepRefs(index.ObjectHolder(bkt, "bench/obj", index.NewWriteID()))
-			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, keep, spec, true, nil)
+			out, err := bs.s.ingest(ctx, bytes.NewReader(body), size, maxPutBytes, keep, spec, true, seal)
 			keep.stop()
-			if err != nil || out.size != size || len(out.chunks) != size/chunk {
+			if err != nil || out.size != size || (seal == nil && len(out.chunks) != size/chunk) {
 				b.Fatal(out, err)
 			}
 		}
 	}
-	b.Run("ingest/dedup", func(b *testing.B) { ingest(b, false, "") })
-	b.Run("ingest/dedup+crc32", func(b *testing.B) { ingest(b, false, "CRC32") })
-	b.Run("ingest/fresh", func(b *testing.B) { ingest(b, true, "") })
+	b.Run("ingest/dedup", func(b *testing.B) { ingest(b, false, "", nil) })
+	b.Run("ingest/dedup+crc32", func(b *testing.B) { ingest(b, false, "CRC32", nil) })
+	b.Run("ingest/fresh", func(b *testing.B) { ingest(b, true, "", nil) })
+	// Sealed chunks are always fresh: every one has its own nonce.
+	b.Run("ingest/sealed", func(b *testing.B) { ingest(b, false, "", sse.NewSealer(sse.NewDataKey())) })
 }
 
 // BenchmarkSignRequest is the client-side share of the PUT benchmarks:

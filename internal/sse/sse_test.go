@@ -217,3 +217,27 @@ func FuzzParseKeyring(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSealInPlace(b *testing.B) {
+	s := NewSealer(NewDataKey())
+	const n = 1<<20 - Overhead
+	buf := make([]byte, 1<<20)
+	b.SetBytes(n)
+	for b.Loop() {
+		s.SealInPlace(buf, n)
+	}
+}
+
+func BenchmarkOpenInPlace(b *testing.B) {
+	s := NewSealer(NewDataKey())
+	const n = 1<<20 - Overhead
+	piece := s.Seal(make([]byte, n))
+	work := make([]byte, len(piece))
+	b.SetBytes(n)
+	for b.Loop() {
+		copy(work, piece) // opening in place overwrites the piece
+		if _, err := s.OpenInPlace(work); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
