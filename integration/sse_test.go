@@ -532,3 +532,75 @@ func TestSSENothingInPlaintextOnDisk(t *testing.T) {
 	}
 	t.Logf("scanned %d files, %d bytes", files, bytesRead)
 }
+
+// TestSSEMasterKeyRotation follows the rotation docs/ARCHITECTURE.md gives,
+// on one data directory across restarts: objects written under k1 read
+// after k2 is added and written after it use k2; a copy onto itself (the
+// aws CLI's, when present) re-wraps an object under k2; with k1 dropped
+// the re-wrapped object reads and the other answers 500, never plaintext;
+// with a key file others can read the server does not start.
+func TestSSEMasterKeyRotation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k1, k2 := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(k1)
+	_, _ = rand.Read(k2)
+	line := func(id string, k []byte) string { return id + ":" + base64.StdEncoding.EncodeToString(k) + "\n" }
+	keyFile := filepath.Join(dir, "master-keys")
+	writeKeys := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKeys("# ringstore master keys\n" + line("k1", k1))
+	srv := startServer(t, ServerOptions{LogLevel: "info", Env: []string{"RINGSTORE_SSE_MASTER_KEY_FILE=" + keyFile}})
+	b := bucketName(t)
+	srv.mustCreateBucket(t, b)
+	a, c := fastRandom(21, 2<<20), fastRandom(22, 2<<20)
+	srv.mustPut(t, b, "a", a) // SSE-S3 by default: the server has master keys
+	srv.mustPut(t, b, "c", c)
+	head := func(key string) rawResp {
+		t.Helper()
+		return srv.do(t, rawReq{Method: "HEAD", Bucket: b, Key: key})
+	}
+	if h := head("a"); h.Header.Get("X-Amz-Server-Side-Encryption") != "AES256" {
+		t.Fatalf("default-encrypted object: %v", h.Header)
+	}
+
+	writeKeys(line("k1", k1) + line("k2", k2))
+	srv.Restart()
+	if r := srv.do(t, rawReq{Method: "GET", Bucket: b, Key: "a"}); r.Status != 200 || !bytes.Equal(r.Body, a) {
+		t.Fatalf("k1 object after adding k2: %s", r)
+	}
+	srv.mustPut(t, b, "new", c)
+	// Re-wrap "a" under k2 by copying it onto itself.
+	if bin, ok := awsCLIs(t)["v2"]; ok {
+		cli := toolRun{Bin: bin, Env: awsEnv(t.TempDir())}
+		cli.must(t, "--endpoint-url", srv.Endpoint(), "s3", "cp", "s3://"+b+"/a", "s3://"+b+"/a", "--sse", "AES256", "--only-show-errors")
+	} else if r := srv.do(t, rawReq{Method: "PUT", Bucket: b, Key: "a", Header: http.Header{
+		"X-Amz-Copy-Source": {"/" + b + "/a"}, "X-Amz-Server-Side-Encryption": {"AES256"}}}); r.Status != 200 {
+		t.Fatalf("copy onto itself: %s", r)
+	}
+
+	writeKeys(line("k2", k2))
+	srv.Restart()
+	for key, want := range map[string][]byte{"a": a, "new": c} {
+		if r := srv.do(t, rawReq{Method: "GET", Bucket: b, Key: key}); r.Status != 200 || !bytes.Equal(r.Body, want) {
+			t.Fatalf("%s under k2 alone: %s", key, r)
+		}
+	}
+	expectError(t, "an object whose master key was dropped", srv.do(t, rawReq{Method: "GET", Bucket: b, Key: "c"}), 500, "InternalError")
+	// The log is whole once the process has exited.
+	srv.Stop()
+	if !strings.Contains(srv.Log(), `no master key with that id \"k1\"`) {
+		t.Errorf("the log does not name the missing key k1:\n%s", srv.logTail(5))
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv.opts.Env = []string{"RINGSTORE_SSE_MASTER_KEY_FILE=" + keyFile}
+	if err := srv.start(); err == nil || !strings.Contains(srv.Log(), "chmod 600") {
+		t.Fatalf("started with a key file others can read: %v", err)
+	}
+}
