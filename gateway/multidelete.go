@@ -13,6 +13,9 @@ type deleteRequest struct {
 		Key       string `xml:"Key"`
 		VersionID string `xml:"VersionId"`
 		ETag      string `xml:"ETag"`
+		// Directory buckets' conditions, refused (refuseDeleteConditions).
+		LastModifiedTime string `xml:"LastModifiedTime"`
+		Size             string `xml:"Size"`
 	} `xml:"Object"`
 }
 
@@ -77,6 +80,10 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket, _
 		}
 		if o.VersionID != "" && !validVersionID(o.VersionID) {
 			fail(ErrNoSuchVersion)
+			continue
+		}
+		if o.LastModifiedTime != "" || o.Size != "" {
+			fail(errDeleteCond)
 			continue
 		}
 		rm, err := s.removeObject(ctx, b, o.Key, o.VersionID, o.ETag, me)

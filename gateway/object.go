@@ -492,6 +492,9 @@ var ErrInvalidPartNumber = apiErr("InvalidPartNumber", 416, "The requested partn
 
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	ctx := r.Context()
+	if err := refuseDeleteConditions(r.Header); err != nil {
+		return err
+	}
 	b, err := s.bucket(ctx, bucket)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ var (
 	errObjectLockOff = ErrNotImplemented.msg("Object Lock is not implemented: a bucket cannot be created with it. Nothing was created.")
 	errWriteOffset   = ErrNotImplemented.msg("Appending to an object (x-amz-write-offset-bytes) is not implemented. Nothing was written.")
 	errOwnership     = ErrNotImplemented.msg("Object ownership other than BucketOwnerEnforced needs ACLs, which are not implemented. Nothing was created.")
+	errDeleteCond    = ErrNotImplemented.msg("Deleting on a last-modified time or size condition is not implemented (S3 has it for directory buckets only). Nothing was deleted.")
 )
 
 // The canned ACLs that say nothing beyond what bucket-owner-enforced
@@ -70,4 +71,16 @@ func refuseCreateBucketHeaders(h http.Header) error {
 		return errOwnership.with("Header", "x-amz-object-ownership")
 	}
 	return refuseACLs(h, errBucketACL)
+}
+
+// refuseDeleteConditions refuses the delete conditions S3 has for
+// directory buckets only: a delete that cannot check its condition must
+// not run unconditionally.
+func refuseDeleteConditions(h http.Header) error {
+	for _, name := range []string{"X-Amz-If-Match-Last-Modified-Time", "X-Amz-If-Match-Size"} {
+		if h.Get(name) != "" {
+			return errDeleteCond.with("Header", strings.ToLower(name))
+		}
+	}
+	return nil
 }

@@ -1,6 +1,16 @@
 package gateway
 
-import "testing"
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func contentMD5Of(b []byte) string {
+	sum := md5.Sum(b)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
 
 // TestUnsupportedHeadersAreRefused: object lock, appends, ACLs that grant
 // anything beyond the owner's, and bucket options that need them are
@@ -48,4 +58,20 @@ func TestUnsupportedHeadersAreRefused(t *testing.T) {
 	}
 	wantErr(t, ts.do("HEAD", "/uns2", nil), 404, "NoSuchBucket")
 	ts.must(200, "PUT", "/uns2", nil, "x-amz-acl", "private", "x-amz-object-ownership", "BucketOwnerEnforced", "x-amz-bucket-object-lock-enabled", "false")
+}
+
+// TestUnsupportedDeleteConditionsAreRefused: a delete on a size or time
+// condition, which S3 has for directory buckets only, deletes nothing.
+func TestUnsupportedDeleteConditionsAreRefused(t *testing.T) {
+	ts := newTestServer(t)
+	ts.must(200, "PUT", "/delc", nil)
+	ts.must(200, "PUT", "/delc/x", []byte("data"))
+	wantErr(t, ts.do("DELETE", "/delc/x", nil, "x-amz-if-match-size", "4"), 501, "NotImplemented")
+	wantErr(t, ts.do("DELETE", "/delc/x", nil, "x-amz-if-match-last-modified-time", "Wed, 01 Jan 2025 00:00:00 GMT"), 501, "NotImplemented")
+	body := []byte(`<Delete><Object><Key>x</Key><Size>4</Size></Object></Delete>`)
+	w := ts.must(200, "POST", "/delc?delete", body, "Content-MD5", contentMD5Of(body))
+	if !strings.Contains(w.Body.String(), "<Code>NotImplemented</Code>") {
+		t.Fatalf("DeleteObjects with a size condition: %s", w.Body)
+	}
+	ts.must(200, "GET", "/delc/x", nil)
 }
