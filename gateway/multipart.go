@@ -565,6 +565,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		case <-timer.C:
 			if !streaming {
 				streaming = true
+				setSSEHeaders(w.Header(), u.Encryption, ck)
 				w.Header().Set("Content-Type", "application/xml")
 				w.WriteHeader(http.StatusOK)
 				_, _ = w.Write([]byte(xml.Header))
@@ -587,7 +588,9 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	if v.ID != "null" {
 		w.Header().Set("x-amz-version-id", v.ID)
 	}
-	setSSEHeaders(w.Header(), v.Encryption, ck)
+	if !streaming {
+		setSSEHeaders(w.Header(), v.Encryption, ck)
+	}
 	out := completeMultipartUploadResult{
 		NS: s3NS, Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: `"` + v.ETag + `"`,
 	}
