@@ -103,10 +103,10 @@ func (s *Server) customerKeyOf(r *http.Request, copySource bool) (*customerKey, 
 }
 
 // privateTransport reports whether a key sent with r stayed private on
-// its way: over TLS, from this machine (the store serves plain HTTP and
-// clients on the same host, or a TLS proxy in front of it, reach it over
-// loopback), or anywhere when the operator says TLS ends before the store
-// (Config.SSECOverHTTP). S3 refuses SSE-C over plain HTTP, since a key
+// its way: over TLS (--tls-cert), from this machine (clients on the same
+// host, or a TLS proxy in front of a store serving plain HTTP, reach it
+// over loopback), or anywhere when the operator says TLS ends before the
+// store (Config.SSECOverHTTP). S3 refuses SSE-C over plain HTTP, since a key
 // that crossed a network in the clear must be taken as known.
 func (s *Server) privateTransport(r *http.Request) bool {
 	if r.TLS != nil || s.cfg.SSECOverHTTP {
